@@ -1,0 +1,2 @@
+//! tracescan: scan-lookup engine for product traceability.
+pub mod code;
