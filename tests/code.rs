@@ -215,7 +215,7 @@ fn element_strings_raw() {
     check(&format!("]Q3{GS}"), "es: ");
     check(&format!("{GS}"), "es: ");
     check(
-        &format!("]Q3010893456789012010Lô"),
+        "]Q3010893456789012010Lô",
         "! AI 10 (BATCH/LOT): character 'ô' at position 2",
     );
 }

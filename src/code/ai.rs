@@ -204,10 +204,10 @@ impl AiDef {
         let (min, max) = (self.min_len(), self.max_len());
         // When one character set covers the whole value, a wrong character is a
         // better message than the wrong length it may also cause.
-        if let Some(set) = self.single_charset() {
-            if let Some(i) = first_bad_char(bytes, set) {
-                return Err(self.bad_char(value, i, set));
-            }
+        if let Some(set) = self.single_charset()
+            && let Some(i) = first_bad_char(bytes, set)
+        {
+            return Err(self.bad_char(value, i, set));
         }
         if bytes.is_empty() {
             return Err(self.err(format!("value is empty, {}", expect_len(min, max, unit))));
@@ -446,15 +446,11 @@ fn check_month_day(year: u64, month: u64, day: u64, day_zero_allowed: bool) -> R
     Ok(())
 }
 
-/// Days in `month` of `year`; a two-digit year is taken as 20YY.
+/// Days in `month` of `year`; a two-digit year is taken as 20YY (for leap
+/// years only 2000 matters, and it was one).
 pub fn days_in_month(year: u64, month: u32) -> u32 {
     let year = if year < 100 { 2000 + year } else { year };
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    crate::date::days_in_month(year as i32, month)
 }
 
 /// The GS1 mod-10 check digit of `digits` (ASCII digits, check digit excluded):

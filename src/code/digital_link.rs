@@ -53,7 +53,8 @@ pub fn parse(code: &str) -> Result<Option<Vec<(String, String)>>, CodeError> {
     // The first place where a primary key starts an even run of segments to the
     // end of the path; what stands before it is the resolver's own prefix.
     let Some(start) = (0..segs.len()).find(|&i| {
-        (segs.len() - i) % 2 == 0 && ai::lookup(segs[i]).is_some_and(|d| d.dl_qualifiers.is_some())
+        (segs.len() - i).is_multiple_of(2)
+            && ai::lookup(segs[i]).is_some_and(|d| d.dl_qualifiers.is_some())
     }) else {
         return Ok(None);
     };

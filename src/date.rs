@@ -1,0 +1,85 @@
+//! Calendar dates and times: the one place that knows month lengths, the civil
+//! calendar, and how to print RFC 3339.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A calendar date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Date {
+    /// The date as the number YYYYMMDD (the index stores 0 for "none").
+    pub fn to_yyyymmdd(self) -> u32 {
+        self.year as u32 * 10000 + self.month * 100 + self.day
+    }
+
+    pub fn from_yyyymmdd(n: u32) -> Date {
+        Date {
+            year: (n / 10000) as i32,
+            month: n / 100 % 100,
+            day: n % 100,
+        }
+    }
+
+    /// Today's date at a UTC offset (Vietnam is UTC+7: an expiry date is a
+    /// local date, and a product expires at local midnight, not UTC's).
+    pub fn today(utc_offset_seconds: i64) -> Date {
+        civil(unix_now() + utc_offset_seconds).0
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// Days in `month` of `year` (Gregorian).
+pub fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The civil date and the seconds into that day of a Unix time (after Howard
+/// Hinnant's `civil_from_days`).
+pub fn civil(unix: i64) -> (Date, u32) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400) as u32;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (Date { year, month, day }, secs)
+}
+
+/// A Unix time as RFC 3339 in UTC, e.g. `2026-11-22T02:21:19Z`.
+pub fn rfc3339_utc(unix: i64) -> String {
+    let (date, secs) = civil(unix);
+    format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}

@@ -1,0 +1,407 @@
+//! The index file's byte layout, its version, and every `unsafe` byte access.
+//!
+//! ```text
+//! 0     256-byte header (little-endian fields, see `Header`), ending in an xxh3
+//!       checksum of the header itself
+//! 256   payload: an rkyv archive of `Payload`, whose xxh3-64 is in the header
+//! ```
+//!
+//! Trust model. An index file is written by `tracescan build` and published by
+//! rename; it is never modified in place. On open, the header is decoded and
+//! checked, the payload's checksum is recomputed, rkyv validates the archive
+//! (every relative pointer and length lands inside the buffer), and `Verified`
+//! checks every cross-reference (slot to entry, entry to entry, item to its
+//! bytes). Only a buffer that passed all of that becomes a `Verified`, and only
+//! a `Verified` is ever read without checks. What remains outside the model is a
+//! file changed underneath a live mapping by another process: memmap2 cannot
+//! prevent that, which is why indexes are replaced by rename, never rewritten.
+
+use std::fs::File;
+use std::io;
+
+use rkyv::{Archive, Serialize};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+/// The first eight bytes of every index file.
+pub const MAGIC: [u8; 8] = *b"TRSCNIDX";
+/// Bumped whenever the layout changes; an index of another version is refused
+/// with a message to rebuild it.
+pub const VERSION: u32 = 1;
+/// The header's size. A multiple of 16, so the payload after it keeps the
+/// alignment rkyv needs inside a page-aligned mapping.
+pub const HEADER_LEN: usize = 256;
+/// The hashing scheme, recorded so that a future scheme is refused, not misread:
+/// xxh3-64 with a seed, a multiply-shift range reduction and linear probing.
+pub const HASH_XXH3_LINEAR: u32 = 1;
+/// The longest snapshot id the header holds.
+pub const MAX_SNAPSHOT_ID: usize = 128;
+/// The slot value of an empty slot; other slots hold an entry index plus one.
+pub const EMPTY: u32 = 0;
+/// `batch` of an item that names no lot.
+pub const NO_BATCH: u32 = u32::MAX;
+
+/// Why an index file cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormatError {
+    #[error(
+        "the file is {len} bytes, too short for an index header ({HEADER_LEN} bytes): truncated or not an index"
+    )]
+    TooShort { len: usize },
+    #[error("not a tracescan index (the file does not start with the index magic bytes)")]
+    Magic,
+    #[error(
+        "index format version {got}, this tracescan reads version {expected}: rebuild the index with `tracescan build`"
+    )]
+    Version { expected: u32, got: u32 },
+    #[error("the index header is damaged: {0}")]
+    Header(String),
+    #[error(
+        "the index is truncated: the header announces {expected} payload bytes, the file holds {got}"
+    )]
+    Truncated { expected: u64, got: u64 },
+    #[error(
+        "index checksum mismatch (expected {expected:016x}, got {got:016x}): the file is damaged"
+    )]
+    ChecksumMismatch { expected: u64, got: u64 },
+    #[error(
+        "the index payload is not aligned in memory (offset {0} mod 16); load it from a file or an aligned buffer"
+    )]
+    Unaligned(usize),
+    #[error("the index payload does not validate: {0}")]
+    Payload(String),
+}
+
+/// The decoded header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub version: u32,
+    pub payload_len: u64,
+    /// xxh3-64 of the payload bytes.
+    pub checksum: u64,
+    pub hash_seed: u64,
+    /// When the index was built, in seconds since the Unix epoch. The only
+    /// field that differs between two builds of the same snapshot.
+    pub built_at: i64,
+    pub products: u64,
+    pub batches: u64,
+    pub items: u64,
+    /// The longest probe sequence of each table (products, batches, items,
+    /// stamps), measured at build time: a lookup never probes further.
+    pub max_probe: [u32; 4],
+    pub snapshot_id: String,
+}
+
+impl Header {
+    /// Encodes the header into its fixed 256 bytes.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..12].copy_from_slice(&self.version.to_le_bytes());
+        h[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        h[16..24].copy_from_slice(&self.payload_len.to_le_bytes());
+        h[24..32].copy_from_slice(&self.checksum.to_le_bytes());
+        h[32..40].copy_from_slice(&self.hash_seed.to_le_bytes());
+        h[40..48].copy_from_slice(&self.built_at.to_le_bytes());
+        h[48..56].copy_from_slice(&self.products.to_le_bytes());
+        h[56..64].copy_from_slice(&self.batches.to_le_bytes());
+        h[64..72].copy_from_slice(&self.items.to_le_bytes());
+        for (i, p) in self.max_probe.iter().enumerate() {
+            h[72 + 4 * i..76 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        }
+        h[88..92].copy_from_slice(&HASH_XXH3_LINEAR.to_le_bytes());
+        let id = self.snapshot_id.as_bytes();
+        let id = &id[..id.len().min(MAX_SNAPSHOT_ID)];
+        h[92..96].copy_from_slice(&(id.len() as u32).to_le_bytes());
+        h[96..96 + id.len()].copy_from_slice(id);
+        let sum = xxh3_64(&h[..HEADER_LEN - 8]);
+        h[HEADER_LEN - 8..].copy_from_slice(&sum.to_le_bytes());
+        h
+    }
+
+    /// Decodes and checks a header. Cheap: reads 256 bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Header, FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::TooShort { len: bytes.len() });
+        }
+        let h = &bytes[..HEADER_LEN];
+        if h[0..8] != MAGIC {
+            return Err(FormatError::Magic);
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().expect("8 bytes"));
+        let version = u32_at(8);
+        if version != VERSION {
+            return Err(FormatError::Version {
+                expected: VERSION,
+                got: version,
+            });
+        }
+        let (expected, got) = (u64_at(HEADER_LEN - 8), xxh3_64(&h[..HEADER_LEN - 8]));
+        if expected != got {
+            return Err(FormatError::Header(format!(
+                "header checksum {got:016x}, expected {expected:016x}"
+            )));
+        }
+        if u32_at(12) as usize != HEADER_LEN {
+            return Err(FormatError::Header(format!("header length {}", u32_at(12))));
+        }
+        if u32_at(88) != HASH_XXH3_LINEAR {
+            return Err(FormatError::Header(format!(
+                "unknown hash scheme {}",
+                u32_at(88)
+            )));
+        }
+        let id_len = u32_at(92) as usize;
+        if id_len > MAX_SNAPSHOT_ID {
+            return Err(FormatError::Header(format!("snapshot id length {id_len}")));
+        }
+        let snapshot_id = std::str::from_utf8(&h[96..96 + id_len])
+            .map_err(|_| FormatError::Header("snapshot id is not UTF-8".into()))?
+            .to_owned();
+        Ok(Header {
+            version,
+            payload_len: u64_at(16),
+            checksum: u64_at(24),
+            hash_seed: u64_at(32),
+            built_at: u64_at(40) as i64,
+            products: u64_at(48),
+            batches: u64_at(56),
+            items: u64_at(64),
+            max_probe: [u32_at(72), u32_at(76), u32_at(80), u32_at(84)],
+            snapshot_id,
+        })
+    }
+}
+
+/// Everything after the header: records and the hash tables over them.
+#[derive(Archive, Serialize, Debug, Default)]
+pub struct Payload {
+    pub snapshot_id: String,
+    /// The manifest's `exported_at`, empty when it gave none.
+    pub exported_at: String,
+    pub products: Vec<ProductEntry>,
+    pub batches: Vec<BatchEntry>,
+    /// Items are the bulk of an index, so they are fixed-size entries pointing
+    /// into one shared byte area for their serial and stamp.
+    pub items: Vec<ItemEntry>,
+    pub item_bytes: Vec<u8>,
+    /// Open-addressing tables: each slot is `EMPTY` or an entry index plus one.
+    pub product_slots: Vec<u32>,
+    pub batch_slots: Vec<u32>,
+    pub item_slots: Vec<u32>,
+    pub stamp_slots: Vec<u32>,
+}
+
+#[derive(Archive, Serialize, Debug)]
+pub struct ProductEntry {
+    /// The GTIN-14 as a number.
+    pub gtin: u64,
+    /// `record::Status` as a byte.
+    pub status: u8,
+    /// Bit 0: the product has registered batches; bit 1: registered items.
+    pub flags: u8,
+    pub recall_notice: String,
+    /// The record, pre-rendered as the JSON a lookup returns.
+    pub json: String,
+}
+
+pub const HAS_BATCHES: u8 = 1;
+pub const HAS_ITEMS: u8 = 2;
+
+#[derive(Archive, Serialize, Debug)]
+pub struct BatchEntry {
+    pub product: u32,
+    pub status: u8,
+    /// Registered expiry date as YYYYMMDD, 0 for none.
+    pub expiry: u32,
+    pub lot: String,
+    pub recall_notice: String,
+    pub json: String,
+}
+
+#[derive(Archive, Serialize, Debug)]
+pub struct ItemEntry {
+    pub product: u32,
+    /// The batch index, or `NO_BATCH`.
+    pub batch: u32,
+    /// Where the serial starts in `item_bytes`; the stamp follows it.
+    pub bytes_at: u64,
+    pub serial_len: u8,
+    /// 0 for an item without a stamp.
+    pub stamp_len: u8,
+    /// 1 for a void item.
+    pub void: u8,
+}
+
+// ---- Hashing: shared by the writer and the reader, so they cannot disagree ----
+
+/// The four tables, for seeds and probe limits.
+#[derive(Clone, Copy, Debug)]
+pub enum Table {
+    Products = 0,
+    Batches = 1,
+    Items = 2,
+    Stamps = 3,
+}
+
+/// The hash of a table's key. A key is the GTIN followed by the qualifier
+/// bytes (lot or serial; none for products); a stamp key is the stamp alone.
+#[inline]
+pub fn key_hash(seed: u64, table: Table, gtin: u64, rest: &[u8]) -> u64 {
+    let seed = seed ^ (table as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    match table {
+        Table::Stamps => xxh3_64_with_seed(rest, seed),
+        _ => {
+            // Lots and serials are at most 20 bytes: a stack buffer holds the key.
+            let mut buf = [0u8; 8 + 32];
+            let n = rest.len().min(32);
+            buf[..8].copy_from_slice(&gtin.to_le_bytes());
+            buf[8..8 + n].copy_from_slice(&rest[..n]);
+            xxh3_64_with_seed(&buf[..8 + n], seed)
+        }
+    }
+}
+
+/// The home slot of a hash in a table of `len` slots (multiply-shift, so any
+/// table size works and no modulo is paid).
+#[inline]
+pub fn home_slot(hash: u64, len: usize) -> usize {
+    ((u128::from(hash) * len as u128) >> 64) as usize
+}
+
+// ---- Reading ----------------------------------------------------------------
+
+/// Maps `file` read-only.
+pub fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and private to this process. Index files
+    // are published by rename and never written again (see the trust model
+    // above), so no one changes these bytes while they are mapped; a file
+    // truncated underneath would raise SIGBUS, not undefined reads, and is
+    // outside what a published index can go through.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
+/// Bytes that passed every check of `verify`: the only way to read a payload.
+pub struct Verified<D> {
+    data: D,
+    header: Header,
+}
+
+impl<D: AsRef<[u8]>> Verified<D> {
+    /// Decodes the header, checks lengths and checksum, validates the rkyv
+    /// archive and every cross-reference inside it.
+    ///
+    /// Cost: one pass over the file for the checksum (memory speed), plus
+    /// rkyv's validation and one pass over the tables and items: about a
+    /// hundred milliseconds per million records. Done once per load.
+    pub fn new(data: D) -> Result<Verified<D>, FormatError> {
+        let bytes = data.as_ref();
+        let header = Header::decode(bytes)?;
+        let got = (bytes.len() - HEADER_LEN) as u64;
+        if got != header.payload_len {
+            return Err(FormatError::Truncated {
+                expected: header.payload_len,
+                got,
+            });
+        }
+        let payload = &bytes[HEADER_LEN..];
+        let sum = xxh3_64(payload);
+        if sum != header.checksum {
+            return Err(FormatError::ChecksumMismatch {
+                expected: header.checksum,
+                got: sum,
+            });
+        }
+        let misalignment = payload.as_ptr() as usize % 16;
+        if misalignment != 0 {
+            return Err(FormatError::Unaligned(misalignment));
+        }
+        let archived = rkyv::access::<ArchivedPayload, rkyv::rancor::Error>(payload)
+            .map_err(|e| FormatError::Payload(e.to_string()))?;
+        check_references(archived, &header)?;
+        Ok(Verified { data, header })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The archived payload. Cheap: computes the root's position.
+    #[inline]
+    pub fn payload(&self) -> &ArchivedPayload {
+        let payload = &self.data.as_ref()[HEADER_LEN..];
+        // SAFETY: `Verified::new` is the only constructor; it ran
+        // `rkyv::access` (full validation) on exactly these bytes, and `data`
+        // is immutable for the lifetime of `self` (see the trust model).
+        unsafe { rkyv::access_unchecked::<ArchivedPayload>(payload) }
+    }
+}
+
+/// Every index stored inside the payload points at something that exists, and
+/// the counts agree with the header, so that lookups can never go out of range.
+fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> {
+    let bad = |what: String| Err(FormatError::Payload(what));
+    let (np, nb, ni) = (p.products.len(), p.batches.len(), p.items.len());
+    if (np as u64, nb as u64, ni as u64) != (h.products, h.batches, h.items) {
+        return bad(format!(
+            "counts {np}/{nb}/{ni} differ from the header's {}/{}/{}",
+            h.products, h.batches, h.items
+        ));
+    }
+    if p.snapshot_id.as_str() != h.snapshot_id {
+        return bad("the snapshot id differs from the header's".into());
+    }
+    for (name, slots, n) in [
+        ("product", &p.product_slots, np),
+        ("batch", &p.batch_slots, nb),
+        ("item", &p.item_slots, ni),
+        ("stamp", &p.stamp_slots, ni),
+    ] {
+        if slots.is_empty() {
+            return bad(format!("the {name} table has no slots"));
+        }
+        if let Some(s) = slots.iter().find(|s| s.to_native() as usize > n) {
+            return bad(format!(
+                "a {name} slot points at entry {} of {n}",
+                s.to_native()
+            ));
+        }
+    }
+    if let Some(b) = p
+        .batches
+        .iter()
+        .find(|b| b.product.to_native() as usize >= np)
+    {
+        return bad(format!(
+            "a batch points at product {} of {np}",
+            b.product.to_native()
+        ));
+    }
+    let area = p.item_bytes.len() as u64;
+    for (i, item) in p.items.iter().enumerate() {
+        let batch = item.batch.to_native();
+        let end =
+            item.bytes_at.to_native() + u64::from(item.serial_len) + u64::from(item.stamp_len);
+        if item.product.to_native() as usize >= np
+            || (batch != NO_BATCH && batch as usize >= nb)
+            || end > area
+        {
+            return bad(format!("item {i} points outside the index"));
+        }
+        if std::str::from_utf8(p.item_bytes_of(item)).is_err() {
+            return bad(format!("item {i} has bytes that are not text"));
+        }
+    }
+    Ok(())
+}
+
+impl ArchivedPayload {
+    /// The serial and stamp bytes of `item` (empty if out of range, which a
+    /// verified payload never is).
+    #[inline]
+    pub fn item_bytes_of(&self, item: &ArchivedItemEntry) -> &[u8] {
+        let start = item.bytes_at.to_native() as usize;
+        let len = usize::from(item.serial_len) + usize::from(item.stamp_len);
+        self.item_bytes.get(start..start + len).unwrap_or(&[])
+    }
+}

@@ -1,0 +1,275 @@
+//! The immutable index: opened once, verified once, then read without checks.
+//!
+//! `Index<D>` is generic over its storage: production maps a file (`Mmap`),
+//! tests use an `AlignedVec`. Every lookup is a bounded probe of an
+//! open-addressing table, no I/O, no allocation.
+
+pub mod format;
+pub mod write;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::code::Gtin;
+use crate::date::Date;
+use crate::snapshot::record::Status;
+use format::{
+    ArchivedBatchEntry, ArchivedItemEntry, ArchivedPayload, ArchivedProductEntry, EMPTY,
+    FormatError, HAS_BATCHES, HAS_ITEMS, Header, NO_BATCH, Table, Verified, home_slot, key_hash,
+};
+
+/// Why an index could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Format { path: PathBuf, source: FormatError },
+}
+
+/// An open, verified index.
+pub struct Index<D = Mmap> {
+    data: Verified<D>,
+}
+
+impl Index<Mmap> {
+    /// Maps and verifies the index at `path`.
+    ///
+    /// Cost: reads the whole file once (checksum and validation); about a
+    /// hundred milliseconds per million records. Lookups after it are cheap.
+    pub fn open(path: &Path) -> Result<Index<Mmap>, IndexError> {
+        let io = |source| IndexError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let map = format::map_file(&file).map_err(io)?;
+        Index::from_bytes(map).map_err(|source| IndexError::Format {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+impl<D: AsRef<[u8]>> Index<D> {
+    /// Verifies `data` as an index. Same cost as [`Index::open`] without I/O.
+    pub fn from_bytes(data: D) -> Result<Index<D>, FormatError> {
+        Ok(Index {
+            data: Verified::new(data)?,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        self.data.header()
+    }
+
+    /// The manifest's export time, if it gave one.
+    pub fn exported_at(&self) -> Option<&str> {
+        Some(self.payload().exported_at.as_str()).filter(|s| !s.is_empty())
+    }
+
+    #[inline]
+    fn payload(&self) -> &ArchivedPayload {
+        self.data.payload()
+    }
+
+    /// Probes `table` for a key, calling `matches` on each candidate entry.
+    /// Bounded by the table's longest probe, recorded at build time.
+    #[inline]
+    fn probe(
+        &self,
+        table: Table,
+        slots: &[rkyv::rend::u32_le],
+        hash: u64,
+        matches: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let max = self.header().max_probe[table as usize] as usize;
+        let mut slot = home_slot(hash, slots.len());
+        for _ in 0..=max.min(slots.len()) {
+            let v = slots[slot].to_native();
+            if v == EMPTY {
+                return None;
+            }
+            let entry = (v - 1) as usize;
+            if matches(entry) {
+                return Some(entry);
+            }
+            slot += 1;
+            if slot == slots.len() {
+                slot = 0;
+            }
+        }
+        None
+    }
+
+    /// The product with this GTIN.
+    pub fn product(&self, gtin: Gtin) -> Option<ProductRef<'_>> {
+        let p = self.payload();
+        let key = gtin.as_u64();
+        let hash = key_hash(self.header().hash_seed, Table::Products, key, &[]);
+        let id = self.probe(Table::Products, &p.product_slots, hash, |i| {
+            p.products[i].gtin.to_native() == key
+        })?;
+        Some(self.product_at(id as u32))
+    }
+
+    /// The batch `lot` of `product`.
+    pub fn batch(&self, product: &ProductRef<'_>, lot: &str) -> Option<BatchRef<'_>> {
+        let p = self.payload();
+        let hash = key_hash(
+            self.header().hash_seed,
+            Table::Batches,
+            product.gtin().as_u64(),
+            lot.as_bytes(),
+        );
+        let id = self.probe(Table::Batches, &p.batch_slots, hash, |i| {
+            let b = &p.batches[i];
+            b.product.to_native() == product.id && b.lot.as_str() == lot
+        })?;
+        Some(self.batch_at(id as u32))
+    }
+
+    /// The item `serial` of `product`.
+    pub fn item(&self, product: &ProductRef<'_>, serial: &str) -> Option<ItemRef<'_>> {
+        let p = self.payload();
+        let hash = key_hash(
+            self.header().hash_seed,
+            Table::Items,
+            product.gtin().as_u64(),
+            serial.as_bytes(),
+        );
+        let id = self.probe(Table::Items, &p.item_slots, hash, |i| {
+            let item = &p.items[i];
+            item.product.to_native() == product.id
+                && &p.item_bytes_of(item)[..usize::from(item.serial_len)] == serial.as_bytes()
+        })?;
+        Some(self.item_at(id))
+    }
+
+    /// The item whose stamp code is `stamp`.
+    pub fn item_by_stamp(&self, stamp: &str) -> Option<ItemRef<'_>> {
+        let p = self.payload();
+        let hash = key_hash(self.header().hash_seed, Table::Stamps, 0, stamp.as_bytes());
+        let id = self.probe(Table::Stamps, &p.stamp_slots, hash, |i| {
+            let item = &p.items[i];
+            &p.item_bytes_of(item)[usize::from(item.serial_len)..] == stamp.as_bytes()
+        })?;
+        Some(self.item_at(id))
+    }
+
+    pub fn product_at(&self, id: u32) -> ProductRef<'_> {
+        ProductRef {
+            id,
+            entry: &self.payload().products[id as usize],
+        }
+    }
+
+    pub fn batch_at(&self, id: u32) -> BatchRef<'_> {
+        BatchRef {
+            entry: &self.payload().batches[id as usize],
+        }
+    }
+
+    fn item_at(&self, id: usize) -> ItemRef<'_> {
+        let p = self.payload();
+        let entry = &p.items[id];
+        ItemRef {
+            entry,
+            bytes: p.item_bytes_of(entry),
+        }
+    }
+
+    /// The product of `item`, and its batch when it names one.
+    pub fn parents(&self, item: &ItemRef<'_>) -> (ProductRef<'_>, Option<BatchRef<'_>>) {
+        let batch = item.entry.batch.to_native();
+        (
+            self.product_at(item.entry.product.to_native()),
+            (batch != NO_BATCH).then(|| self.batch_at(batch)),
+        )
+    }
+}
+
+/// A product of the index.
+#[derive(Clone, Copy)]
+pub struct ProductRef<'a> {
+    id: u32,
+    entry: &'a ArchivedProductEntry,
+}
+
+impl<'a> ProductRef<'a> {
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+    pub fn gtin(&self) -> Gtin {
+        Gtin::from_u64(self.entry.gtin.to_native()).expect("verified GTIN")
+    }
+    pub fn status(&self) -> Status {
+        Status::from_u8(self.entry.status)
+    }
+    pub fn recall_notice(&self) -> Option<&'a str> {
+        Some(self.entry.recall_notice.as_str()).filter(|s| !s.is_empty())
+    }
+    /// The record as pre-rendered JSON.
+    pub fn json(&self) -> &'a str {
+        self.entry.json.as_str()
+    }
+    pub fn has_batches(&self) -> bool {
+        self.entry.flags & HAS_BATCHES != 0
+    }
+    pub fn has_items(&self) -> bool {
+        self.entry.flags & HAS_ITEMS != 0
+    }
+}
+
+/// A batch of the index.
+#[derive(Clone, Copy)]
+pub struct BatchRef<'a> {
+    entry: &'a ArchivedBatchEntry,
+}
+
+impl<'a> BatchRef<'a> {
+    pub fn lot(&self) -> &'a str {
+        self.entry.lot.as_str()
+    }
+    pub fn status(&self) -> Status {
+        Status::from_u8(self.entry.status)
+    }
+    pub fn recall_notice(&self) -> Option<&'a str> {
+        Some(self.entry.recall_notice.as_str()).filter(|s| !s.is_empty())
+    }
+    pub fn expiry(&self) -> Option<Date> {
+        let n = self.entry.expiry.to_native();
+        (n != 0).then(|| Date::from_yyyymmdd(n))
+    }
+    pub fn json(&self) -> &'a str {
+        self.entry.json.as_str()
+    }
+}
+
+/// An item of the index.
+#[derive(Clone, Copy)]
+pub struct ItemRef<'a> {
+    entry: &'a ArchivedItemEntry,
+    bytes: &'a [u8],
+}
+
+impl<'a> ItemRef<'a> {
+    pub fn serial(&self) -> &'a str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.entry.serial_len)]).unwrap_or("")
+    }
+    pub fn stamp(&self) -> Option<&'a str> {
+        let stamp = &self.bytes[usize::from(self.entry.serial_len)..];
+        (!stamp.is_empty()).then(|| std::str::from_utf8(stamp).unwrap_or(""))
+    }
+    pub fn is_void(&self) -> bool {
+        self.entry.void != 0
+    }
+    pub fn has_batch(&self) -> bool {
+        self.entry.batch.to_native() != NO_BATCH
+    }
+}

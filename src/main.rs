@@ -1,0 +1,342 @@
+//! The `tracescan` command: build, serve, lookup, inspect.
+//!
+//! Typed errors come from the library; here, at the edge, they become messages
+//! on standard error and exit code 2 (1 for a lookup that found nothing).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use tracescan::build::{self, Options};
+use tracescan::date::Date;
+use tracescan::index::Index;
+use tracescan::server::{self, Loaded, State};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "tracescan",
+    version,
+    about = "Scan-lookup engine for product traceability"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index from a snapshot export directory.
+    Build {
+        /// The snapshot directory (products.jsonl, batches.jsonl, items.jsonl, manifest.json).
+        snapshot: PathBuf,
+        /// Where to write the index.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the rejects report (default: <out>.rejects.jsonl).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Fail the build when more lines than this are rejected.
+        #[arg(long, default_value_t = 0)]
+        max_rejects: u64,
+    },
+    /// Serve scan lookups over HTTP (the bundled sample by default).
+    Serve {
+        /// An index file built by `tracescan build`.
+        #[arg(long, conflicts_with = "snapshot")]
+        index: Option<PathBuf>,
+        /// A snapshot directory to build (if needed) and serve.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Worker threads, each with its own listener (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// UTC offset of the service's calendar, for expiry dates.
+        #[arg(long, default_value = "+07:00", value_parser = parse_offset)]
+        utc_offset: i64,
+    },
+    /// Look codes up and print the JSON the HTTP API would return.
+    Lookup {
+        #[arg(long, conflicts_with = "snapshot")]
+        index: Option<PathBuf>,
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        #[arg(long, default_value = "+07:00", value_parser = parse_offset)]
+        utc_offset: i64,
+        /// The raw codes, as a scanner produced them.
+        #[arg(required = true)]
+        codes: Vec<String>,
+    },
+    /// Print an index's header and verify its checksum.
+    Inspect { index: PathBuf },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tracescan: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Build {
+            snapshot,
+            out,
+            rejects,
+            max_rejects,
+        } => {
+            let options = Options {
+                rejects,
+                max_rejects,
+                progress: true,
+            };
+            let summary = build::build(&snapshot, &out, &options)?;
+            print_summary(&summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            index,
+            snapshot,
+            listen,
+            threads,
+            utc_offset,
+        } => serve(index, snapshot, listen, threads, utc_offset),
+        Command::Lookup {
+            index,
+            snapshot,
+            utc_offset,
+            codes,
+        } => {
+            let (path, _) = resolve_index(index, snapshot)?;
+            let index = Index::open(&path)?;
+            let today = Date::today(utc_offset);
+            let mut worst = 0;
+            let mut out = std::io::stdout().lock();
+            for code in codes {
+                let answer = tracescan::response::scan(&index, &code, today);
+                // A closed pipe (`| head`) ends the output; it is not an error.
+                if writeln!(out, "{}", String::from_utf8_lossy(&answer.body)).is_err() {
+                    break;
+                }
+                worst = worst.max(match answer.status {
+                    200 => 0,
+                    404 => 1,
+                    _ => 2,
+                });
+            }
+            Ok(ExitCode::from(worst))
+        }
+        Command::Inspect { index } => {
+            let opened = Index::open(&index);
+            let bytes =
+                std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
+            let header = tracescan::index::format::Header::decode(&bytes)
+                .with_context(|| index.display().to_string())?;
+            println!("file:           {}", index.display());
+            println!("format version: {}", header.version);
+            println!("snapshot:       {}", header.snapshot_id);
+            println!(
+                "built at:       {}",
+                tracescan::date::rfc3339_utc(header.built_at)
+            );
+            println!("products:       {}", header.products);
+            println!("batches:        {}", header.batches);
+            println!("items:          {}", header.items);
+            println!(
+                "payload:        {} bytes, xxh3 {:016x}",
+                header.payload_len, header.checksum
+            );
+            println!(
+                "longest probe:  products {}, batches {}, items {}, stamps {}",
+                header.max_probe[0], header.max_probe[1], header.max_probe[2], header.max_probe[3]
+            );
+            match opened {
+                Ok(_) => {
+                    println!("verify:         ok (checksum, archive and references)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => bail!("verify failed: {e}"),
+            }
+        }
+    }
+}
+
+fn print_summary(s: &build::Summary) {
+    for f in &s.files {
+        let name = f.path.as_ref().map_or_else(
+            || format!("{} (absent)", f.kind.file_name()),
+            |p| p.display().to_string(),
+        );
+        println!(
+            "{name}: read {} = indexed {} + rejected {}",
+            f.read, f.indexed, f.rejected
+        );
+    }
+    let secs = s.elapsed.as_secs_f64();
+    println!(
+        "index {} ({} bytes): {} records in {:.2} s ({:.0} records/s)",
+        s.written.path.display(),
+        s.written.bytes,
+        s.records(),
+        secs,
+        s.records() as f64 / secs.max(1e-9)
+    );
+    if let Some(r) = &s.rejects_report {
+        println!("rejects: {}", r.display());
+    }
+}
+
+/// The index to use: the one given, or one built from a snapshot (the bundled
+/// sample when neither is given). Returns its path and whether it was built.
+fn resolve_index(index: Option<PathBuf>, snapshot: Option<PathBuf>) -> Result<(PathBuf, bool)> {
+    if let Some(index) = index {
+        return Ok((index, false));
+    }
+    let dir = match snapshot {
+        Some(dir) => dir,
+        None => sample_dir()?,
+    };
+    let out = cached_index_path(&dir)?;
+    if is_fresh(&out, &dir)? {
+        return Ok((out, false));
+    }
+    tracing::info!("building {} from {}", out.display(), dir.display());
+    let summary = build::build(
+        &dir,
+        &out,
+        &Options {
+            progress: true,
+            ..Options::default()
+        },
+    )?;
+    print_summary(&summary);
+    Ok((out, true))
+}
+
+/// `data/sample` under the working directory, or under the source tree.
+fn sample_dir() -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from("data/sample"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("products.jsonl").exists())
+        .context("no --index or --snapshot given, and the bundled sample (data/sample) is not here")
+}
+
+/// Where an index built from `dir` is kept: the system temporary directory,
+/// named after the snapshot's absolute path.
+fn cached_index_path(dir: &Path) -> Result<PathBuf> {
+    let abs = dir
+        .canonicalize()
+        .with_context(|| format!("snapshot directory {}", dir.display()))?;
+    let hash = xxhash_rust::xxh3::xxh3_64(abs.as_os_str().as_encoded_bytes());
+    Ok(std::env::temp_dir().join(format!("tracescan-{hash:016x}.idx")))
+}
+
+/// Whether `index` exists and is newer than every file of the snapshot.
+fn is_fresh(index: &Path, dir: &Path) -> Result<bool> {
+    let Ok(built) = index.metadata().and_then(|m| m.modified()) else {
+        return Ok(false);
+    };
+    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
+        if entry?.metadata()?.modified()? > built {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn serve(
+    index: Option<PathBuf>,
+    snapshot: Option<PathBuf>,
+    listen: SocketAddr,
+    threads: Option<usize>,
+    utc_offset: i64,
+) -> Result<ExitCode> {
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let state = Arc::new(State::new(utc_offset));
+    let listeners =
+        server::bind(listen, threads).with_context(|| format!("listening on {listen}"))?;
+    let addr = listeners[0].local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Signals are watched on a thread of their own; the workers only see the flag.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("signal runtime");
+        rt.block_on(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+        tracing::info!("shutting down: finishing open requests");
+        let _ = stop.send(true);
+    });
+    // The listeners answer /healthz (and 503 on /readyz) while the index loads.
+    let loader_state = state.clone();
+    let loader = std::thread::spawn(move || -> Result<()> {
+        let (path, _) = resolve_index(index, snapshot)?;
+        let opened = Index::open(&path)?;
+        let loaded = Loaded::new(opened, &path.display().to_string());
+        tracing::info!(
+            "serving index {} ({})",
+            path.display(),
+            loaded.index.header().snapshot_id
+        );
+        loader_state.index.store(Some(Arc::new(loaded)));
+        println!("tracescan listening on http://{addr} with {threads} worker thread(s)");
+        println!("try: curl 'http://{addr}/v1/scan?code=(01)08930002000017(10)L2611(21)S001001'");
+        Ok(())
+    });
+    let server = std::thread::spawn(move || server::run(listeners, state, stopped));
+    loader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the index loader panicked"))??;
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server panicked"))??;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_offset(s: &str) -> std::result::Result<i64, String> {
+    let bad = || format!("expected an offset such as +07:00, found {s:?}");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}

@@ -1,0 +1,332 @@
+//! The HTTP front: hyper 1.x over tokio, routes of SPEC section 4.
+//!
+//! Shape: one current-thread runtime per worker thread, each accepting on its
+//! own `SO_REUSEPORT` listener (the kernel spreads connections across them), so
+//! that no request crosses threads. The caller binds (tests bind port 0) and
+//! hands in a shutdown signal, after mini-redis's `run(listener, shutdown)`.
+//! HTTP knows requests and responses, not byte offsets: answers come from
+//! `response`, the index from `State`.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use memmap2::Mmap;
+use tokio::sync::watch;
+
+use crate::date::{Date, rfc3339_utc};
+use crate::index::Index;
+use crate::response::{self, Answer};
+
+/// The longest request line we serve; longer ones get 414.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// The largest header section we serve; larger ones get 431.
+pub const MAX_HEADER_SECTION: usize = 16 * 1024;
+/// hyper's read buffer for a request head. Above the two limits so that we,
+/// not hyper, judge the request line and headers; a head beyond this is refused
+/// by hyper itself with 431.
+const MAX_HEAD_BUFFER: usize = 64 * 1024;
+/// A client that has not sent a whole head by then is disconnected.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// More headers than this is refused by hyper (431).
+const MAX_HEADERS: usize = 64;
+
+/// An index loaded for serving, with what `/v1/index` says of it.
+pub struct Loaded {
+    /// The index itself.
+    pub index: Index<Mmap>,
+    /// The `/v1/index` answer, rendered once at load.
+    pub info: Bytes,
+}
+
+impl Loaded {
+    pub fn new(index: Index<Mmap>, file: &str) -> Loaded {
+        let h = index.header();
+        let info = serde_json::json!({
+            "snapshot": h.snapshot_id,
+            "exported_at": index.exported_at(),
+            "built_at": rfc3339_utc(h.built_at),
+            "counts": {"products": h.products, "batches": h.batches, "items": h.items},
+            "checksum": format!("xxh3:{:016x}", h.checksum),
+            "format_version": h.version,
+            "file": file,
+        });
+        Loaded {
+            index,
+            info: Bytes::from(info.to_string()),
+        }
+    }
+}
+
+/// What every worker shares.
+pub struct State {
+    /// The index being served; `None` until one is loaded.
+    pub index: ArcSwapOption<Loaded>,
+    /// The UTC offset that decides "today" for expiry, in seconds.
+    pub utc_offset: i64,
+}
+
+impl State {
+    pub fn new(utc_offset: i64) -> State {
+        State {
+            index: ArcSwapOption::empty(),
+            utc_offset,
+        }
+    }
+}
+
+/// Binds `threads` listeners on `addr` with `SO_REUSEPORT`, a backlog of 4096
+/// and `TCP_NODELAY` inherited by accepted sockets. With port 0 the first
+/// listener picks the port and the others join it.
+pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(threads);
+    let mut addr = addr;
+    for _ in 0..threads.max(1) {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        socket.set_reuse_address(true)?;
+        #[cfg(unix)]
+        socket.set_reuse_port(true)?;
+        socket.set_tcp_nodelay(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(4096)?;
+        let listener: TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves on `listeners`, one worker thread each, until `shutdown` turns true;
+/// then stops accepting and lets open requests finish. Blocks until all
+/// workers are done.
+pub fn run(
+    listeners: Vec<TcpListener>,
+    state: Arc<State>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let workers: Vec<_> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let (state, shutdown) = (state.clone(), shutdown.clone());
+            std::thread::Builder::new().name(format!("http-{i}")).spawn(
+                move || -> io::Result<()> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(worker(listener, state, shutdown))
+                },
+            )
+        })
+        .collect::<io::Result<_>>()?;
+    for w in workers {
+        w.join()
+            .map_err(|_| io::Error::other("a server thread panicked"))??;
+    }
+    Ok(())
+}
+
+async fn worker(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BUFFER)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => { backoff = Duration::from_millis(1); stream }
+                    Err(e) => {
+                        // Out of file descriptors or a reset before accept:
+                        // wait a little instead of spinning.
+                        tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(&state, &req)) }
+                });
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Answers one request. Synchronous: a lookup never waits on anything.
+pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
+    let line_len =
+        req.method().as_str().len() + req.uri().to_string().len() + " HTTP/1.1".len() + 1;
+    if line_len > MAX_REQUEST_LINE {
+        return error(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            &format!("the request line is {line_len} bytes, at most {MAX_REQUEST_LINE}"),
+        );
+    }
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > MAX_HEADER_SECTION {
+        return error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &format!("the header section is {head} bytes, at most {MAX_HEADER_SECTION}"),
+        );
+    }
+    let path = req.uri().path();
+    let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+    let loaded = state.index.load();
+    match (readable, path) {
+        (true, "/healthz") => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        (true, "/readyz") => match &*loaded {
+            Some(_) => json(
+                StatusCode::OK,
+                Bytes::from_static(b"{\"status\":\"ready\"}"),
+            ),
+            None => not_ready(),
+        },
+        (true, "/v1/index") => match &*loaded {
+            Some(l) => json(StatusCode::OK, l.info.clone()),
+            None => not_ready(),
+        },
+        (true, "/v1/scan") => {
+            let Some(l) = &*loaded else {
+                return not_ready();
+            };
+            let answer = match query_param(req.uri().query().unwrap_or(""), "code") {
+                Some(Ok(code)) => response::scan(&l.index, &code, Date::today(state.utc_offset)),
+                Some(Err(detail)) => response::invalid_code(&detail),
+                None => {
+                    response::invalid_code("the code parameter is missing: GET /v1/scan?code=...")
+                }
+            };
+            lookup_response(answer)
+        }
+        (true, p) if p.starts_with("/01/") => {
+            let Some(l) = &*loaded else {
+                return not_ready();
+            };
+            let shown = req.uri().path_and_query().map_or(p, |pq| pq.as_str());
+            // Our own Digital Link paths are parsed as a Digital Link on a
+            // placeholder host.
+            let answer = response::scan_as(
+                &l.index,
+                shown,
+                &format!("https://local{shown}"),
+                Date::today(state.utc_offset),
+            );
+            lookup_response(answer)
+        }
+        (false, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan") => method_not_allowed(),
+        (false, p) if p.starts_with("/01/") => method_not_allowed(),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            &format!("no such resource: {path}"),
+        ),
+    }
+}
+
+/// The value of `name` in a form-encoded query string: `+` is a space, `%XX`
+/// a byte. `None` when absent; an error when it does not decode to UTF-8.
+fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
+    let raw = query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })?;
+    let spaced = raw.replace('+', " ");
+    Some(
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| format!("the {name} parameter does not decode to UTF-8 text")),
+    )
+}
+
+fn lookup_response(answer: Answer) -> Response<Full<Bytes>> {
+    let mut resp = json(
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Bytes::from(answer.body),
+    );
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+fn error(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({"error": code, "detail": detail}).to_string();
+    json(status, Bytes::from(body))
+}
+
+fn not_ready() -> Response<Full<Bytes>> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "no index is loaded yet",
+    )
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "only GET and HEAD are served here",
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    resp
+}

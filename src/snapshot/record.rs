@@ -1,0 +1,583 @@
+//! One snapshot line judged on its own: parsed, type-checked, normalised.
+//!
+//! Checks that need other records (duplicate keys, a batch's product, an item's
+//! lot) belong to the build, which sees them all. Products and batches keep
+//! every field they came with, in order, so that a record round-trips; the GTIN
+//! is rewritten in its 14-digit form.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::code::{Gtin, is_cset82};
+use crate::date::{Date, days_in_month};
+
+/// The status of a product or batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    Active = 0,
+    Recalled = 1,
+    Withdrawn = 2,
+}
+
+impl Status {
+    pub fn from_u8(n: u8) -> Status {
+        match n {
+            1 => Status::Recalled,
+            2 => Status::Withdrawn,
+            _ => Status::Active,
+        }
+    }
+}
+
+/// A valid product line.
+#[derive(Clone, Debug)]
+pub struct Product {
+    pub gtin: Gtin,
+    pub status: Status,
+    pub recall_notice: Option<String>,
+    /// The record as JSON, every field kept, GTIN in 14 digits.
+    pub json: String,
+}
+
+/// A valid batch line.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub gtin: Gtin,
+    pub lot: String,
+    pub status: Status,
+    pub recall_notice: Option<String>,
+    /// The registered expiry date, if any.
+    pub expiry: Option<Date>,
+    pub json: String,
+}
+
+/// A valid item line.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub gtin: Gtin,
+    pub serial: String,
+    pub lot: Option<String>,
+    pub stamp: Option<String>,
+    pub void: bool,
+}
+
+/// Why a line is rejected: the `reason` of the rejects report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    InvalidJson,
+    MissingField,
+    InvalidField,
+    UnknownField,
+    DuplicateKey,
+    UnknownProduct,
+    UnknownLot,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidJson => "invalid_json",
+            Reason::MissingField => "missing_field",
+            Reason::InvalidField => "invalid_field",
+            Reason::UnknownField => "unknown_field",
+            Reason::DuplicateKey => "duplicate_key",
+            Reason::UnknownProduct => "unknown_product",
+            Reason::UnknownLot => "unknown_lot",
+        }
+    }
+}
+
+/// A rejected line: why, and the record's key where it could be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub key: Option<String>,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, key: Option<String>, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            reason,
+            key,
+            detail: detail.into(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Rejection>;
+
+/// Reads a product line.
+pub fn product(line: &[u8]) -> Result<Product> {
+    let mut obj = object(line)?;
+    let key = obj.get("gtin").and_then(Value::as_str).map(str::to_owned);
+    let f = Fields { key: key.clone() };
+    let gtin = f.gtin(&obj)?;
+    let name = f.required_str(&obj, "name")?;
+    if name.trim().is_empty() {
+        return Err(f.invalid("\"name\" is empty"));
+    }
+    for field in [
+        "brand",
+        "category",
+        "description",
+        "net_content",
+        "recall_notice",
+    ] {
+        f.optional_str(&obj, field)?;
+    }
+    if let Some(url) = f.optional_str(&obj, "image")? {
+        f.url("image", url)?;
+    }
+    if let Some(producer) = f.optional_object(&obj, "producer")? {
+        for field in ["name", "address", "province"] {
+            f.optional_str(producer, field)
+                .map_err(|r| f.nested(r, "producer"))?;
+        }
+        if let Some(gln) = f
+            .optional_str(producer, "gln")
+            .map_err(|r| f.nested(r, "producer"))?
+        {
+            check_gln(gln).map_err(|e| f.invalid(format!("\"producer.gln\": {e}")))?;
+        }
+    }
+    if let Some(origin) = f.optional_object(&obj, "origin")? {
+        for field in ["province", "district", "country"] {
+            f.optional_str(origin, field)
+                .map_err(|r| f.nested(r, "origin"))?;
+        }
+    }
+    match obj.get("ocop_stars") {
+        None | Some(Value::Null) => {}
+        Some(v) if v.as_u64().is_some_and(|n| (1..=5).contains(&n)) => {}
+        Some(v) => {
+            return Err(f.invalid(format!(
+                "\"ocop_stars\" must be a whole number from 1 to 5, found {v}"
+            )));
+        }
+    }
+    if let Some(certs) = f.optional_array(&obj, "certifications")?
+        && let Some(bad) = certs.iter().find(|c| !c.is_string())
+    {
+        return Err(f.invalid(format!("\"certifications\" must hold strings, found {bad}")));
+    }
+    if let Some(links) = f.optional_array(&obj, "links")? {
+        for (i, link) in links.iter().enumerate() {
+            let at = format!("links[{i}]");
+            let link = link
+                .as_object()
+                .ok_or_else(|| f.invalid(format!("\"{at}\" must be an object")))?;
+            let href = f.required_str(link, "href").map_err(|r| f.nested(r, &at))?;
+            f.url(&format!("{at}.href"), href)?;
+            for field in ["type", "title", "lang"] {
+                f.optional_str(link, field).map_err(|r| f.nested(r, &at))?;
+            }
+        }
+    }
+    let status = f.status(&obj)?;
+    if let Some(t) = f.optional_str(&obj, "updated_at")? {
+        check_rfc3339(t).map_err(|e| f.invalid(format!("\"updated_at\": {e}")))?;
+    }
+    let recall_notice = obj
+        .get("recall_notice")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    obj.insert("gtin".into(), Value::String(gtin.to_string()));
+    Ok(Product {
+        gtin,
+        status,
+        recall_notice,
+        json: Value::Object(obj).to_string(),
+    })
+}
+
+/// Reads a batch line.
+pub fn batch(line: &[u8]) -> Result<Batch> {
+    let mut obj = object(line)?;
+    let gtin_text = obj.get("gtin").and_then(Value::as_str).unwrap_or("");
+    let lot_text = obj.get("lot").and_then(Value::as_str);
+    let key = lot_text
+        .map(|l| format!("{gtin_text}/{l}"))
+        .or(Some(gtin_text.to_owned()).filter(|s| !s.is_empty()));
+    let f = Fields { key };
+    let gtin = f.gtin(&obj)?;
+    let lot = f.required_str(&obj, "lot")?;
+    check_gs1_text(lot).map_err(|e| f.invalid(format!("\"lot\": {e}")))?;
+    let lot = lot.to_owned();
+    if let Some(d) = f.optional_str(&obj, "production_date")? {
+        check_iso_date(d).map_err(|e| f.invalid(format!("\"production_date\": {e}")))?;
+    }
+    let expiry = match f.optional_str(&obj, "expiry_date")? {
+        Some(d) => Some(check_iso_date(d).map_err(|e| f.invalid(format!("\"expiry_date\": {e}")))?),
+        None => None,
+    };
+    match obj.get("quantity") {
+        None | Some(Value::Null) => {}
+        Some(v) if v.as_f64().is_some_and(|q| q >= 0.0) => {}
+        Some(v) => {
+            return Err(f.invalid(format!(
+                "\"quantity\" must be a number, zero or more, found {v}"
+            )));
+        }
+    }
+    if let Some(events) = f.optional_array(&obj, "events")? {
+        for (i, event) in events.iter().enumerate() {
+            let at = format!("events[{i}]");
+            let event = event
+                .as_object()
+                .ok_or_else(|| f.invalid(format!("\"{at}\" must be an object")))?;
+            f.required_str(event, "step")
+                .map_err(|r| f.nested(r, &at))?;
+            let time = f
+                .required_str(event, "time")
+                .map_err(|r| f.nested(r, &at))?;
+            check_rfc3339(time).map_err(|e| f.invalid(format!("\"{at}.time\": {e}")))?;
+            for field in ["place", "actor"] {
+                f.optional_object(event, field)
+                    .map_err(|r| f.nested(r, &at))?;
+            }
+        }
+    }
+    let status = f.status(&obj)?;
+    let recall_notice = f.optional_str(&obj, "recall_notice")?.map(str::to_owned);
+    obj.insert("gtin".into(), Value::String(gtin.to_string()));
+    Ok(Batch {
+        gtin,
+        lot,
+        status,
+        recall_notice,
+        expiry,
+        json: Value::Object(obj).to_string(),
+    })
+}
+
+/// The fields an item line may have, and no others.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemLine<'a> {
+    #[serde(borrow)]
+    gtin: Cow<'a, str>,
+    #[serde(borrow)]
+    serial: Cow<'a, str>,
+    #[serde(borrow, default)]
+    lot: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+}
+
+/// Reads an item line. Items are the bulk of a snapshot, so this path decodes
+/// straight into a typed struct instead of a generic JSON value.
+pub fn item(line: &[u8]) -> Result<Item> {
+    let parsed: ItemLine = serde_json::from_slice(line).map_err(|e| {
+        let msg = e.to_string();
+        let reason = if e.is_syntax() || e.is_eof() {
+            Reason::InvalidJson
+        } else if msg.starts_with("unknown field") {
+            Reason::UnknownField
+        } else if msg.starts_with("missing field") {
+            Reason::MissingField
+        } else {
+            Reason::InvalidField
+        };
+        Rejection::new(reason, item_key_fallback(line), msg)
+    })?;
+    let key = Some(format!("{}/{}", parsed.gtin, parsed.serial));
+    let invalid = |detail: String| Rejection::new(Reason::InvalidField, key.clone(), detail);
+    let gtin = Gtin::parse(&parsed.gtin).map_err(|e| invalid(format!("\"gtin\": {e}")))?;
+    check_gs1_text(&parsed.serial).map_err(|e| invalid(format!("\"serial\": {e}")))?;
+    if let Some(lot) = &parsed.lot {
+        check_gs1_text(lot).map_err(|e| invalid(format!("\"lot\": {e}")))?;
+    }
+    if let Some(stamp) = &parsed.stamp {
+        check_stamp(stamp).map_err(|e| invalid(format!("\"stamp\": {e}")))?;
+    }
+    let void = match parsed.status.as_deref() {
+        None | Some("active") => false,
+        Some("void") => true,
+        Some(other) => {
+            return Err(invalid(format!(
+                "\"status\" must be \"active\" or \"void\", found {other:?}"
+            )));
+        }
+    };
+    Ok(Item {
+        gtin,
+        serial: parsed.serial.into_owned(),
+        lot: parsed.lot.map(Cow::into_owned),
+        stamp: parsed.stamp.map(Cow::into_owned),
+        void,
+    })
+}
+
+/// The key of an item line that did not decode, read loosely for the report.
+fn item_key_fallback(line: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(line).ok()?;
+    let gtin = v.get("gtin")?.as_str()?;
+    Some(match v.get("serial").and_then(Value::as_str) {
+        Some(serial) => format!("{gtin}/{serial}"),
+        None => gtin.to_owned(),
+    })
+}
+
+fn object(line: &[u8]) -> Result<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(obj)) => Ok(obj),
+        Ok(other) => Err(Rejection::new(
+            Reason::InvalidJson,
+            None,
+            format!("a record must be a JSON object, found {}", kind_of(&other)),
+        )),
+        Err(e) if line.iter().all(u8::is_ascii_whitespace) => Err(Rejection::new(
+            Reason::InvalidJson,
+            None,
+            format!("empty line ({e})"),
+        )),
+        Err(e) => Err(Rejection::new(
+            Reason::InvalidJson,
+            None,
+            format!("not valid JSON: {e}"),
+        )),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Field accessors that turn a wrong field into a rejection with the key.
+struct Fields {
+    key: Option<String>,
+}
+
+impl Fields {
+    fn invalid(&self, detail: impl Into<String>) -> Rejection {
+        Rejection::new(Reason::InvalidField, self.key.clone(), detail)
+    }
+
+    /// Prefixes a nested field's name with where it sits.
+    fn nested(&self, r: Rejection, at: &str) -> Rejection {
+        Rejection {
+            detail: r.detail.replacen('"', &format!("\"{at}."), 1),
+            ..r
+        }
+    }
+
+    fn gtin(&self, obj: &Map<String, Value>) -> Result<Gtin> {
+        let text = self.required_str(obj, "gtin")?;
+        Gtin::parse(text).map_err(|e| self.invalid(format!("\"gtin\": {e}")))
+    }
+
+    fn required_str<'a>(&self, obj: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Err(Rejection::new(
+                Reason::MissingField,
+                self.key.clone(),
+                format!("\"{field}\" is required"),
+            )),
+            Some(Value::String(s)) => Ok(s),
+            Some(other) => Err(self.invalid(format!(
+                "\"{field}\" must be a string, found {}",
+                kind_of(other)
+            ))),
+        }
+    }
+
+    fn optional_str<'a>(
+        &self,
+        obj: &'a Map<String, Value>,
+        field: &str,
+    ) -> Result<Option<&'a str>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.invalid(format!(
+                "\"{field}\" must be a string, found {}",
+                kind_of(other)
+            ))),
+        }
+    }
+
+    fn optional_object<'a>(
+        &self,
+        obj: &'a Map<String, Value>,
+        field: &str,
+    ) -> Result<Option<&'a Map<String, Value>>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o)),
+            Some(other) => Err(self.invalid(format!(
+                "\"{field}\" must be an object, found {}",
+                kind_of(other)
+            ))),
+        }
+    }
+
+    fn optional_array<'a>(
+        &self,
+        obj: &'a Map<String, Value>,
+        field: &str,
+    ) -> Result<Option<&'a Vec<Value>>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(other) => Err(self.invalid(format!(
+                "\"{field}\" must be an array, found {}",
+                kind_of(other)
+            ))),
+        }
+    }
+
+    fn url(&self, field: &str, url: &str) -> Result<()> {
+        let ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && url.len() > "https://".len()
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            return Err(self.invalid(format!("\"{field}\" must be an http(s) URL, found {url:?}")));
+        }
+        Ok(())
+    }
+
+    fn status(&self, obj: &Map<String, Value>) -> Result<Status> {
+        match self.optional_str(obj, "status")? {
+            None | Some("active") => Ok(Status::Active),
+            Some("recalled") => Ok(Status::Recalled),
+            Some("withdrawn") => Ok(Status::Withdrawn),
+            Some(other) => Err(self.invalid(format!(
+                "\"status\" must be \"active\", \"recalled\" or \"withdrawn\", found {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A lot or serial: 1 to 20 characters of the GS1 82-character set.
+pub fn check_gs1_text(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() || s.len() > 20 {
+        return Err(format!(
+            "must be 1 to 20 characters, found {}",
+            s.chars().count()
+        ));
+    }
+    if let Some(c) = s.chars().find(|&c| !c.is_ascii() || !is_cset82(c as u8)) {
+        return Err(format!(
+            "character {c:?} is not in the GS1 82-character set"
+        ));
+    }
+    Ok(())
+}
+
+/// A stamp code: 1 to 64 visible ASCII characters, and read back as a stamp by
+/// the scan-code parser (a stamp that parses as a GTIN or a GS1 code could never
+/// be found by scanning it).
+pub fn check_stamp(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(format!(
+            "must be 1 to 64 characters, found {}",
+            s.chars().count()
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!("character {c:?} is not printable ASCII"));
+    }
+    match crate::code::parse(s) {
+        Ok(crate::code::Scan::Stamp(stamp)) if stamp.candidates.first().is_some_and(|c| c == s) => {
+            Ok(())
+        }
+        _ => Err(format!(
+            "{s:?} reads as a GS1 code or URL when scanned, so no scan could find it as a stamp"
+        )),
+    }
+}
+
+/// A GLN: 13 digits with a valid GS1 check digit.
+pub fn check_gln(s: &str) -> std::result::Result<(), String> {
+    if s.len() != 13 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("a GLN is 13 digits, found {s:?}"));
+    }
+    let b = s.as_bytes();
+    let expected = crate::code::gs1_check_digit(&b[..12]);
+    if expected != b[12] - b'0' {
+        return Err(format!(
+            "check digit should be {expected}, found {}",
+            b[12] - b'0'
+        ));
+    }
+    Ok(())
+}
+
+fn digits(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
+    let part = s.get(range)?;
+    part.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| part.parse().ok())?
+}
+
+/// An ISO 8601 calendar date, `YYYY-MM-DD`.
+pub fn check_iso_date(s: &str) -> std::result::Result<Date, String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
+    let (Some(year), Some(month), Some(day)) = (digits(s, 0..4), digits(s, 5..7), digits(s, 8..10))
+    else {
+        return Err(format!("expected a date as YYYY-MM-DD, found {s:?}"));
+    };
+    if !shape {
+        return Err(format!("expected a date as YYYY-MM-DD, found {s:?}"));
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year as i32, month) {
+        return Err(format!("{s} is not a date in the calendar"));
+    }
+    Ok(Date {
+        year: year as i32,
+        month,
+        day,
+    })
+}
+
+/// An RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+pub fn check_rfc3339(s: &str) -> std::result::Result<(), String> {
+    let bad =
+        || format!("expected an RFC 3339 time such as 2026-11-21T08:30:00+07:00, found {s:?}");
+    let b = s.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') {
+        return Err(bad());
+    }
+    check_iso_date(&s[..10]).map_err(|_| bad())?;
+    let (Some(h), Some(m), Some(sec)) = (digits(s, 11..13), digits(s, 14..16), digits(s, 17..19))
+    else {
+        return Err(bad());
+    };
+    if b[13] != b':' || b[16] != b':' || h > 23 || m > 59 || sec > 60 {
+        return Err(bad());
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return Err(bad());
+        }
+        rest = &frac[n..];
+    }
+    let zone_ok = match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', _, _, b':', _, _] => {
+            digits(rest, 1..3).is_some_and(|h| h <= 23)
+                && digits(rest, 4..6).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    };
+    if !zone_ok {
+        return Err(bad());
+    }
+    Ok(())
+}
