@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use rkyv::util::AlignedVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::format::{EMPTY, HEADER_LEN, Header, Payload, Table, VERSION, home_slot, key_hash};
@@ -88,20 +89,9 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     [p, b, it, st]
 }
 
-/// What was written.
-#[derive(Clone, Debug)]
-pub struct Written {
-    pub path: PathBuf,
-    pub header: Header,
-    pub bytes: u64,
-}
-
-/// Serialises `payload` and publishes it at `out`: written to a temporary file
-/// in the same directory, synced, then renamed over `out`, so a reader sees the
-/// old index or the new one, never a part.
-///
-/// Cost: one serialisation of the payload in memory, one sequential write.
-pub fn write(mut payload: Payload, built_at: i64, out: &Path) -> io::Result<Written> {
+/// Builds the tables of `payload` and serialises it; returns the header and
+/// the payload bytes.
+fn serialize(mut payload: Payload, built_at: i64) -> io::Result<(Header, AlignedVec)> {
     let max_probe = index_entries(&mut payload, HASH_SEED);
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(io::Error::other)?;
     let header = Header {
@@ -116,6 +106,34 @@ pub fn write(mut payload: Payload, built_at: i64, out: &Path) -> io::Result<Writ
         max_probe,
         snapshot_id: payload.snapshot_id.clone(),
     };
+    Ok((header, bytes))
+}
+
+/// The bytes of a whole index file for `payload`, in memory and aligned: for
+/// tests and benches that open an index without a file.
+pub fn to_bytes(payload: Payload, built_at: i64) -> io::Result<AlignedVec> {
+    let (header, payload) = serialize(payload, built_at)?;
+    let mut out = AlignedVec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// What was written.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub path: PathBuf,
+    pub header: Header,
+    pub bytes: u64,
+}
+
+/// Serialises `payload` and publishes it at `out`: written to a temporary file
+/// in the same directory, synced, then renamed over `out`, so a reader sees the
+/// old index or the new one, never a part.
+///
+/// Cost: one serialisation of the payload in memory, one sequential write.
+pub fn write(payload: Payload, built_at: i64, out: &Path) -> io::Result<Written> {
+    let (header, bytes) = serialize(payload, built_at)?;
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

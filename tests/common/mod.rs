@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use rkyv::util::AlignedVec;
+use tracescan::build::{self, RejectLog};
+use tracescan::index::Index;
+use tracescan::index::write;
+
+/// The repository's `data/` directory.
+pub fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(rel)
+}
+
+/// Builds the snapshot in `dir` into an in-memory index (rejects go to a
+/// throwaway report), as `tracescan build` would write it.
+pub fn index_of(dir: &Path) -> Index<AlignedVec> {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rejects = RejectLog::new(tmp.path().join("rejects.jsonl"));
+    let (payload, _) = build::collect(dir, &mut rejects, false).unwrap();
+    Index::from_bytes(write::to_bytes(payload, 0).unwrap()).unwrap()
+}
+
+/// The bytes of the index of `dir`.
+pub fn index_bytes(dir: &Path) -> AlignedVec {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rejects = RejectLog::new(tmp.path().join("rejects.jsonl"));
+    let (payload, _) = build::collect(dir, &mut rejects, false).unwrap();
+    write::to_bytes(payload, 0).unwrap()
+}
+
+/// Copies the files of `from` into a new temporary directory.
+pub fn copy_snapshot(from: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+    }
+    tmp
+}

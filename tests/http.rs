@@ -1,0 +1,357 @@
+//! The HTTP API end to end: the sample built, served on port 0, and asked over
+//! real sockets, as SPEC section 4 states it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::data;
+use tracescan::build::{self, Options};
+use tracescan::index::Index;
+use tracescan::server::{self, Loaded, State};
+
+struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server with no index loaded yet.
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(State::new(7 * 3600));
+        let listeners = server::bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let addr = listeners[0].local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let run_state = state.clone();
+        let thread = Some(std::thread::spawn(move || {
+            server::run(listeners, run_state, stopped)
+        }));
+        Server {
+            addr,
+            state,
+            stop,
+            thread,
+            _dir: dir,
+        }
+    }
+
+    /// Builds the sample and loads it.
+    fn load_sample(&self) {
+        let out = self._dir.path().join("sample.idx");
+        build::build(&data("sample"), &out, &Options::default()).unwrap();
+        let index = Index::open(&out).unwrap();
+        self.state.index.store(Some(Arc::new(Loaded::new(
+            index,
+            &out.display().to_string(),
+        ))));
+    }
+
+    /// Sends raw request bytes and reads the whole response.
+    fn raw(&self, request: &[u8]) -> Reply {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        Reply::parse(&buf)
+    }
+
+    fn request(&self, method: &str, target: &str) -> Reply {
+        self.raw(
+            format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    }
+
+    fn get(&self, target: &str) -> Reply {
+        self.request("GET", target)
+    }
+
+    fn scan(&self, code: &str) -> Reply {
+        let q = percent_encoding::utf8_percent_encode(code, percent_encoding::NON_ALPHANUMERIC);
+        self.get(&format!("/v1/scan?code={q}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap().unwrap();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn parse(buf: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(buf);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.json()["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[test]
+fn readiness_and_503_before_an_index_is_loaded() {
+    let server = Server::start();
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/readyz").status, 503);
+    assert_eq!(server.get("/v1/index").status, 503);
+    let r = server.scan("8930002000017");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"], "not_ready");
+    server.load_sample();
+    assert_eq!(server.get("/readyz").status, 200);
+    assert_eq!(server.scan("8930002000017").status, 200);
+}
+
+/// One case per line: the code scanned, the status, the match level, the
+/// warnings expected in order.
+#[test]
+fn lookups_and_every_warning() {
+    let server = Server::start();
+    server.load_sample();
+    let cases: &[(&str, u16, &str, &[&str])] = &[
+        ("8930002000017", 200, "product", &[]),
+        ("08930002000017", 200, "product", &[]),
+        ("(01)08930002000017(10)L2611(21)S001001", 200, "item", &[]),
+        ("(01)08930002000017(10)L2611", 200, "batch", &[]),
+        ("VN-0001-1003", 200, "item", &["expired"]),
+        ("https://check.example.vn/s/VN-0010-1007", 200, "item", &[]),
+        ("(01)08930002000017(10)L2510", 200, "batch", &["expired"]),
+        ("(01)08930002000017(17)250101", 200, "product", &["expired"]),
+        ("(01)08930002000369", 200, "product", &["recalled"]),
+        ("(01)08930002000789(10)L2688", 200, "batch", &["withdrawn"]),
+        ("(01)08930002001137(10)L2633", 200, "batch", &["recalled"]),
+        (
+            "(01)08930002000017(21)FAKE1",
+            200,
+            "product",
+            &["serial_not_registered"],
+        ),
+        (
+            "(01)08930002000017(10)L9999",
+            200,
+            "product",
+            &["lot_not_registered"],
+        ),
+        (
+            "(01)08930002000017(10)L2611(21)S000001",
+            200,
+            "item",
+            &["lot_mismatch", "expired"],
+        ),
+        ("(01)08930002000574(21)S081002", 200, "item", &["void_item"]),
+        (
+            "(01)08930002000574(10)L2667(21)NOPE",
+            200,
+            "batch",
+            &["serial_not_registered"],
+        ),
+        // A product with no registered items: an unknown serial is no signal.
+        ("(01)08930002000086(21)X1", 200, "product", &[]),
+        (
+            "https://id.example.vn/01/8930002000017/10/L2611/21/S001001?17=281231",
+            200,
+            "item",
+            &[],
+        ),
+    ];
+    for (code, status, level, warnings) in cases {
+        let r = server.scan(code);
+        assert_eq!(r.status, *status, "{code}: {}", r.body);
+        let json = r.json();
+        assert_eq!(json["match"], *level, "{code}: {}", r.body);
+        assert_eq!(r.warnings(), *warnings, "{code}: {}", r.body);
+        assert_eq!(json["code"], *code);
+        assert_eq!(json["snapshot"], "sample-2026-11-21");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+    }
+}
+
+#[test]
+fn answer_shape_and_utf8() {
+    let server = Server::start();
+    server.load_sample();
+    let r = server.scan("(01)08930002000017(10)L2611(21)S001001(17)280202");
+    let j = r.json();
+    assert_eq!(j["parsed"]["gtin"], "08930002000017");
+    assert_eq!(j["parsed"]["lot"], "L2611");
+    assert_eq!(j["parsed"]["serial"], "S001001");
+    assert_eq!(j["parsed"]["expiry"], "2028-02-02");
+    assert_eq!(j["parsed"]["ais"]["17"], "280202");
+    assert_eq!(
+        j["item"],
+        serde_json::json!({"serial": "S001001", "status": "active", "stamp": "VN-0011-1010", "lot": "L2611"})
+    );
+    assert_eq!(j["batch"]["lot"], "L2611");
+    assert!(j["batch"]["events"].as_array().unwrap().len() >= 5);
+    // Vietnamese text is written as UTF-8, not \u escapes.
+    assert!(r.body.contains("Nước mắm cốt cá cơm Cát Hải"), "{}", r.body);
+    assert!(!r.body.contains("\\u"));
+    let stamp = server.scan("VN-0011-1010").json();
+    assert_eq!(
+        stamp["parsed"],
+        serde_json::json!({"stamp": "VN-0011-1010"})
+    );
+}
+
+#[test]
+fn digital_link_paths_are_served() {
+    let server = Server::start();
+    server.load_sample();
+    let r = server.get("/01/08930002000017/10/L2611/21/S001001");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["match"], "item");
+    assert_eq!(r.json()["code"], "/01/08930002000017/10/L2611/21/S001001");
+    let r = server.get("/01/8930002000017?17=250101");
+    assert_eq!(r.warnings(), ["expired"]);
+    assert_eq!(server.get("/01/08930002000018").status, 400);
+}
+
+#[test]
+fn errors_and_limits() {
+    let server = Server::start();
+    server.load_sample();
+    let bad = server.scan("8930002000018");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"], "invalid_code");
+    assert_eq!(
+        bad.json()["detail"],
+        "GTIN: check digit should be 7, found 8"
+    );
+    let r = server.scan("(01)08930002000017(17)271301");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["detail"],
+        "AI 17 (USE BY or EXPIRY): month 13 is not a month"
+    );
+    let missing = server.get("/v1/scan");
+    assert_eq!(missing.status, 400);
+    assert!(
+        missing.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("code parameter is missing")
+    );
+    let unknown = server.scan("(01)08934567890120(10)L1");
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"], "not_found");
+    assert_eq!(unknown.json()["parsed"]["lot"], "L1");
+    let stamp = server.scan("NO-SUCH-STAMP");
+    assert_eq!(stamp.status, 404);
+    assert_eq!(
+        stamp.json()["parsed"],
+        serde_json::json!({"stamp": "NO-SUCH-STAMP"})
+    );
+    assert_eq!(server.get("/nope").status, 404);
+    let post = server.request("POST", "/v1/scan?code=8930002000017");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(server.request("DELETE", "/01/08930002000017").status, 405);
+    let head = server.request("HEAD", "/v1/scan?code=8930002000017");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert!(
+        head.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 500
+    );
+    let too_long = server.scan(&"A".repeat(513));
+    assert_eq!(too_long.status, 400);
+    // A request line over 8 KiB: 414. A header section over 16 KiB: 431.
+    let long_line = server.get(&format!("/v1/scan?code={}", "A".repeat(8200)));
+    assert_eq!(long_line.status, 414);
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "b".repeat(17 * 1024)
+    );
+    assert_eq!(server.raw(big.as_bytes()).status, 431);
+    let many = (0..100)
+        .map(|i| format!("X-H{i}: v\r\n"))
+        .collect::<String>();
+    assert_eq!(
+        server
+            .raw(format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{many}\r\n").as_bytes())
+            .status,
+        431
+    );
+    let index = server.get("/v1/index").json();
+    assert_eq!(index["snapshot"], "sample-2026-11-21");
+    assert_eq!(
+        index["counts"],
+        serde_json::json!({"products": 21, "batches": 48, "items": 85})
+    );
+    assert!(index["checksum"].as_str().unwrap().starts_with("xxh3:"));
+}
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let server = Server::start();
+    server.load_sample();
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = "GET /v1/scan?code=VN-0011-1010 HTTP/1.1\r\nHost: t\r\n\r\n";
+    // Pipelined: 20 requests in one write, 20 answers back.
+    s.write_all(req.repeat(20).as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count() < 20 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+}

@@ -1,0 +1,286 @@
+//! The index file: corrupted or foreign bytes are refused with the right
+//! error, never a panic; lookups agree with a plain `HashMap` oracle.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+
+use common::{data, index_bytes};
+use proptest::prelude::*;
+use rkyv::util::AlignedVec;
+use tracescan::code::Gtin;
+use tracescan::index::Index;
+use tracescan::index::format::{FormatError, HEADER_LEN, Header};
+
+fn aligned(bytes: &[u8]) -> AlignedVec {
+    let mut v = AlignedVec::with_capacity(bytes.len());
+    v.extend_from_slice(bytes);
+    v
+}
+
+#[test]
+fn truncated_files_are_refused() {
+    let good = index_bytes(&data("sample"));
+    for len in [0, 1, 8, HEADER_LEN - 1] {
+        let err = Index::from_bytes(aligned(&good[..len]))
+            .err()
+            .expect("must fail");
+        assert_eq!(err, FormatError::TooShort { len });
+    }
+    for len in [HEADER_LEN, HEADER_LEN + 1, good.len() / 2, good.len() - 1] {
+        match Index::from_bytes(aligned(&good[..len]))
+            .err()
+            .expect("must fail")
+        {
+            FormatError::Truncated { expected, got } => {
+                assert_eq!(
+                    (expected, got),
+                    ((good.len() - HEADER_LEN) as u64, (len - HEADER_LEN) as u64)
+                )
+            }
+            other => panic!("length {len}: expected Truncated, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn every_flipped_bit_is_caught() {
+    let good = index_bytes(&data("sample"));
+    assert!(Index::from_bytes(aligned(&good)).is_ok());
+    // Every bit of the header, and a spread of bits over the payload.
+    let positions = (0..HEADER_LEN * 8).chain((HEADER_LEN * 8..good.len() * 8).step_by(61));
+    for bit in positions {
+        let mut bad = aligned(&good);
+        bad[bit / 8] ^= 1 << (bit % 8);
+        let err = Index::from_bytes(bad)
+            .err()
+            .unwrap_or_else(|| panic!("flipping bit {bit} went unnoticed"));
+        let expected_kind = match bit / 8 {
+            0..8 => matches!(err, FormatError::Magic),
+            8..12 => matches!(err, FormatError::Version { .. }),
+            12..HEADER_LEN => matches!(err, FormatError::Header(_)),
+            _ => matches!(err, FormatError::ChecksumMismatch { .. }),
+        };
+        assert!(expected_kind, "bit {bit}: unexpected error {err}");
+    }
+}
+
+#[test]
+fn another_version_says_to_rebuild() {
+    let good = index_bytes(&data("sample"));
+    let mut header = Header::decode(&good).unwrap();
+    header.version = 2;
+    let mut bytes = aligned(&good);
+    bytes[..HEADER_LEN].copy_from_slice(&header.encode());
+    let err = Index::from_bytes(bytes).err().unwrap();
+    assert_eq!(
+        err,
+        FormatError::Version {
+            expected: 1,
+            got: 2
+        }
+    );
+    assert!(err.to_string().contains("rebuild the index"));
+}
+
+#[test]
+fn foreign_files_are_refused() {
+    let text = aligned(&[b'{'; 4096]);
+    assert_eq!(Index::from_bytes(text).err(), Some(FormatError::Magic));
+}
+
+/// A payload that passes the checksum (recomputed by a forger) but whose
+/// references point outside: the verification at open must refuse it.
+#[test]
+fn forged_payloads_with_a_good_checksum_are_refused() {
+    let good = index_bytes(&data("sample"));
+    let header = Header::decode(&good).unwrap();
+    let mut refused = 0;
+    for offset in (HEADER_LEN..good.len()).step_by(17) {
+        let mut bytes = aligned(&good);
+        bytes[offset] = bytes[offset].wrapping_add(0x41);
+        let mut forged = header.clone();
+        forged.checksum = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER_LEN..]);
+        bytes[..HEADER_LEN].copy_from_slice(&forged.encode());
+        // Whatever the change, opening must not panic; and if it opens,
+        // every lookup must still stay in bounds.
+        match Index::from_bytes(bytes) {
+            Err(FormatError::Payload(_)) => refused += 1,
+            Err(other) => panic!("offset {offset}: unexpected {other}"),
+            Ok(index) => {
+                for line in fs::read_to_string(data("sample/items.jsonl"))
+                    .unwrap()
+                    .lines()
+                {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let gtin = Gtin::parse(v["gtin"].as_str().unwrap()).unwrap();
+                    if let Some(p) = index.product(gtin) {
+                        let _ = index.item(&p, v["serial"].as_str().unwrap());
+                    }
+                    if let Some(stamp) = v["stamp"].as_str() {
+                        let _ = index.item_by_stamp(stamp);
+                    }
+                }
+            }
+        }
+    }
+    assert!(refused > 50, "only {refused} forged payloads were refused");
+}
+
+#[test]
+fn a_committed_version_1_index_still_opens_and_answers() {
+    let index = Index::open(&data("fixtures/sample-v1.tsidx")).unwrap();
+    assert_eq!(index.header().version, 1);
+    assert_eq!(index.header().snapshot_id, "sample-2026-11-21");
+    let p = index
+        .product(Gtin::parse("8930002000017").unwrap())
+        .unwrap();
+    assert!(p.json().contains("Nước mắm cốt cá cơm Cát Hải"));
+    let item = index.item_by_stamp("VN-0001-1003").unwrap();
+    assert_eq!(item.serial(), "S000001");
+}
+
+// ---- Oracle: random snapshots, every lookup checked against HashMaps -------
+
+#[derive(Debug, Clone)]
+struct Snap {
+    products: Vec<String>,
+    batches: Vec<(String, String)>,
+    items: Vec<(String, String, Option<String>, Option<String>)>,
+}
+
+fn gtin_from(n: u32) -> String {
+    let body = format!("893{n:09}");
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| u32::from(d - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+fn snapshot_strategy() -> impl Strategy<Value = Snap> {
+    // Small key spaces on purpose: duplicates, orphans and collisions happen.
+    let gtin = (0u32..40).prop_map(gtin_from);
+    let lot = "[A-Z0-9]{1,3}";
+    let serial = "[a-z0-9]{1,4}";
+    let stamp = proptest::option::of("[A-Z]{2}-[0-9]{1,3}");
+    (
+        proptest::collection::vec(gtin.clone(), 1..30),
+        proptest::collection::vec((gtin.clone(), lot), 0..60),
+        proptest::collection::vec(
+            (gtin, serial, proptest::option::of("[A-Z0-9]{1,3}"), stamp),
+            0..150,
+        ),
+    )
+        .prop_map(|(products, batches, items)| Snap {
+            products,
+            batches,
+            items,
+        })
+}
+
+fn write_snapshot(s: &Snap, dir: &std::path::Path) {
+    let lines = |v: Vec<serde_json::Value>| v.iter().map(|x| format!("{x}\n")).collect::<String>();
+    let products = s
+        .products
+        .iter()
+        .map(|g| serde_json::json!({"gtin": g, "name": format!("Sản phẩm {g}")}))
+        .collect();
+    let batches = s
+        .batches
+        .iter()
+        .map(|(g, l)| serde_json::json!({"gtin": g, "lot": l}))
+        .collect();
+    let items = s
+        .items
+        .iter()
+        .map(|(g, serial, lot, stamp)| {
+            let mut v = serde_json::json!({"gtin": g, "serial": serial});
+            if let Some(l) = lot {
+                v["lot"] = l.clone().into();
+            }
+            if let Some(st) = stamp {
+                v["stamp"] = st.clone().into();
+            }
+            v
+        })
+        .collect();
+    fs::write(dir.join("products.jsonl"), lines(products)).unwrap();
+    fs::write(dir.join("batches.jsonl"), lines(batches)).unwrap();
+    fs::write(dir.join("items.jsonl"), lines(items)).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn lookups_agree_with_a_hashmap_oracle(s in snapshot_strategy()) {
+        // The oracle: the first occurrence of each key wins; references must
+        // resolve to records that were kept.
+        let mut products: HashMap<String, usize> = HashMap::new();
+        for (i, g) in s.products.iter().enumerate() {
+            products.entry(g.clone()).or_insert(i);
+        }
+        let mut batches: HashMap<(String, String), usize> = HashMap::new();
+        for (i, (g, l)) in s.batches.iter().enumerate() {
+            if products.contains_key(g) {
+                batches.entry((g.clone(), l.clone())).or_insert(i);
+            }
+        }
+        let mut items: HashMap<(String, String), Option<String>> = HashMap::new();
+        let mut stamps: HashMap<String, (String, String)> = HashMap::new();
+        for (g, serial, lot, stamp) in &s.items {
+            let lot_ok = lot.as_ref().is_none_or(|l| batches.contains_key(&(g.clone(), l.clone())));
+            let fresh = !items.contains_key(&(g.clone(), serial.clone()));
+            let stamp_free = stamp.as_ref().is_none_or(|st| !stamps.contains_key(st));
+            if products.contains_key(g) && lot_ok && fresh && stamp_free {
+                items.insert((g.clone(), serial.clone()), lot.clone());
+                if let Some(st) = stamp {
+                    stamps.insert(st.clone(), (g.clone(), serial.clone()));
+                }
+            }
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        write_snapshot(&s, dir.path());
+        let index = common::index_of(dir.path());
+        prop_assert_eq!(index.header().products as usize, products.len());
+        prop_assert_eq!(index.header().batches as usize, batches.len());
+        prop_assert_eq!(index.header().items as usize, items.len());
+
+        for n in 0..40 {
+            let g = gtin_from(n);
+            let found = index.product(Gtin::parse(&g).unwrap());
+            prop_assert_eq!(found.is_some(), products.contains_key(&g), "product {}", g);
+            let Some(p) = found else { continue };
+            prop_assert!(p.json().contains(&g));
+            for (gg, l) in &s.batches {
+                if *gg == g {
+                    prop_assert_eq!(index.batch(&p, l).is_some(), batches.contains_key(&(g.clone(), l.clone())));
+                }
+            }
+            prop_assert!(index.batch(&p, "NOPE-LOT").is_none());
+            for (gg, serial, _, _) in &s.items {
+                if *gg == g {
+                    let item = index.item(&p, serial);
+                    let expected = items.get(&(g.clone(), serial.clone()));
+                    prop_assert_eq!(item.is_some(), expected.is_some(), "item {}/{}", g, serial);
+                    if let (Some(item), Some(lot)) = (item, expected) {
+                        let (_, batch) = index.parents(&item);
+                        prop_assert_eq!(batch.map(|b| b.lot().to_owned()), lot.clone());
+                    }
+                }
+            }
+        }
+        for (_, _, _, stamp) in &s.items {
+            if let Some(st) = stamp {
+                let got = index.item_by_stamp(st).map(|i| (index.parents(&i).0.gtin().to_string()[1..].to_owned(), i.serial().to_owned()));
+                prop_assert_eq!(got, stamps.get(st).cloned(), "stamp {}", st);
+            }
+        }
+        prop_assert!(index.item_by_stamp("ZZ-NONE").is_none());
+    }
+}
