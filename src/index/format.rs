@@ -35,8 +35,10 @@ pub const HEADER_LEN: usize = 256;
 pub const HASH_XXH3_LINEAR: u32 = 1;
 /// The longest snapshot id the header holds.
 pub const MAX_SNAPSHOT_ID: usize = 128;
-/// The slot value of an empty slot; other slots hold an entry index plus one.
-pub const EMPTY: u32 = 0;
+/// The value of an empty slot. Other slots hold the entry index plus one in
+/// their low 32 bits and a 32-bit tag of the key's hash in their high bits, so
+/// that a probe passes over other keys without reading their entries.
+pub const EMPTY: u64 = 0;
 /// `batch` of an item that names no lot.
 pub const NO_BATCH: u32 = u32::MAX;
 
@@ -185,11 +187,11 @@ pub struct Payload {
     /// into one shared byte area for their serial and stamp.
     pub items: Vec<ItemEntry>,
     pub item_bytes: Vec<u8>,
-    /// Open-addressing tables: each slot is `EMPTY` or an entry index plus one.
-    pub product_slots: Vec<u32>,
-    pub batch_slots: Vec<u32>,
-    pub item_slots: Vec<u32>,
-    pub stamp_slots: Vec<u32>,
+    /// Open-addressing tables of slots (see `EMPTY` and `slot`).
+    pub product_slots: Vec<u64>,
+    pub batch_slots: Vec<u64>,
+    pub item_slots: Vec<u64>,
+    pub stamp_slots: Vec<u64>,
 }
 
 #[derive(Archive, Serialize, Debug)]
@@ -263,10 +265,29 @@ pub fn key_hash(seed: u64, table: Table, gtin: u64, rest: &[u8]) -> u64 {
 }
 
 /// The home slot of a hash in a table of `len` slots (multiply-shift, so any
-/// table size works and no modulo is paid).
+/// table size works and no modulo is paid). It depends on the hash's high bits.
 #[inline]
 pub fn home_slot(hash: u64, len: usize) -> usize {
     ((u128::from(hash) * len as u128) >> 64) as usize
+}
+
+/// The tag of a hash: its low bits, nearly independent of the home slot, which
+/// the high bits decide.
+#[inline]
+pub fn tag(hash: u64) -> u32 {
+    hash as u32
+}
+
+/// A slot holding entry `entry` of a key with hash `hash`.
+#[inline]
+pub fn slot(hash: u64, entry: u32) -> u64 {
+    (u64::from(tag(hash)) << 32) | (u64::from(entry) + 1)
+}
+
+/// The entry of a non-empty slot, and its tag.
+#[inline]
+pub fn slot_parts(slot: u64) -> (u32, u32) {
+    ((slot as u32).wrapping_sub(1), (slot >> 32) as u32)
 }
 
 // ---- Reading ----------------------------------------------------------------
@@ -360,11 +381,14 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
         if slots.is_empty() {
             return bad(format!("the {name} table has no slots"));
         }
-        if let Some(s) = slots.iter().find(|s| s.to_native() as usize > n) {
-            return bad(format!(
-                "a {name} slot points at entry {} of {n}",
-                s.to_native()
-            ));
+        // A non-empty slot must name an entry: its low half in 1..=n.
+        let points_outside = |s: u64| s != EMPTY && (s as u32 == 0 || s as u32 as usize > n);
+        if let Some(s) = slots
+            .iter()
+            .map(|s| s.to_native())
+            .find(|&s| points_outside(s))
+        {
+            return bad(format!("a {name} slot points at entry {} of {n}", s as u32));
         }
     }
     if let Some(b) = p

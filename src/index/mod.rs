@@ -18,6 +18,7 @@ use crate::snapshot::record::Status;
 use format::{
     ArchivedBatchEntry, ArchivedItemEntry, ArchivedPayload, ArchivedProductEntry, EMPTY,
     FormatError, HAS_BATCHES, HAS_ITEMS, Header, NO_BATCH, Table, Verified, home_slot, key_hash,
+    slot_parts, tag,
 };
 
 /// Why an index could not be opened.
@@ -84,20 +85,22 @@ impl<D: AsRef<[u8]>> Index<D> {
     fn probe(
         &self,
         table: Table,
-        slots: &[rkyv::rend::u32_le],
+        slots: &[rkyv::rend::u64_le],
         hash: u64,
         matches: impl Fn(usize) -> bool,
     ) -> Option<usize> {
         let max = self.header().max_probe[table as usize] as usize;
+        let want = tag(hash);
         let mut slot = home_slot(hash, slots.len());
         for _ in 0..=max.min(slots.len()) {
             let v = slots[slot].to_native();
             if v == EMPTY {
                 return None;
             }
-            let entry = (v - 1) as usize;
-            if matches(entry) {
-                return Some(entry);
+            // The tag settles most other keys without reading their entries.
+            let (entry, got) = slot_parts(v);
+            if got == want && matches(entry as usize) {
+                return Some(entry as usize);
             }
             slot += 1;
             if slot == slots.len() {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use rkyv::util::AlignedVec;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::format::{EMPTY, HEADER_LEN, Header, Payload, Table, VERSION, home_slot, key_hash};
+use super::format::{
+    EMPTY, HEADER_LEN, Header, Payload, Table, VERSION, home_slot, key_hash, slot, slot_parts,
+};
 
 /// The seed of the key hashes. Fixed, so that the same snapshot gives the same
 /// bytes; it is recorded in the header all the same, so a later version may
@@ -17,20 +19,21 @@ pub const HASH_SEED: u64 = 0x7472_6163_6573_6361;
 
 /// Builds an open-addressing table for `n` entries (load at most 2/3, linear
 /// probing). Returns the slots and the longest probe.
-pub fn build_table(n: usize, hash_of: impl Fn(usize) -> u64) -> (Vec<u32>, u32) {
+pub fn build_table(n: usize, hash_of: impl Fn(usize) -> u64) -> (Vec<u64>, u32) {
     // Linear probing clusters badly above 2/3 load: at 0.8 the longest probe
     // of even a 100-entry table reached 46.
     let len = n + n / 2 + 1;
     let mut slots = vec![EMPTY; len];
     let mut longest = 0u32;
     for i in 0..n {
-        let mut slot = home_slot(hash_of(i), len);
+        let hash = hash_of(i);
+        let mut at = home_slot(hash, len);
         let mut probe = 0;
-        while slots[slot] != EMPTY {
-            slot = if slot + 1 == len { 0 } else { slot + 1 };
+        while slots[at] != EMPTY {
+            at = if at + 1 == len { 0 } else { at + 1 };
             probe += 1;
         }
-        slots[slot] = i as u32 + 1;
+        slots[at] = slot(hash, i as u32);
         longest = longest.max(probe);
     }
     (slots, longest)
@@ -79,10 +82,11 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     payload.stamp_slots = slots
         .into_iter()
         .map(|s| {
+            let (k, tag) = slot_parts(s);
             if s == EMPTY {
                 EMPTY
             } else {
-                stamped[s as usize - 1] + 1
+                (u64::from(tag) << 32) | (u64::from(stamped[k as usize]) + 1)
             }
         })
         .collect();
