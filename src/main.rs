@@ -255,11 +255,19 @@ fn cached_index_path(dir: &Path) -> Result<PathBuf> {
     Ok(std::env::temp_dir().join(format!("tracescan-{hash:016x}.idx")))
 }
 
-/// Whether `index` exists and is newer than every file of the snapshot.
+/// Whether `index` exists, is of this version's format, and is newer than
+/// every file of the snapshot.
 fn is_fresh(index: &Path, dir: &Path) -> Result<bool> {
     let Ok(built) = index.metadata().and_then(|m| m.modified()) else {
         return Ok(false);
     };
+    // An index left by another version of tracescan is rebuilt, not refused.
+    let mut head = [0u8; tracescan::index::format::HEADER_LEN];
+    let readable =
+        std::fs::File::open(index).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    if readable.is_err() || tracescan::index::format::Header::decode(&head).is_err() {
+        return Ok(false);
+    }
     for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
         if entry?.metadata()?.modified()? > built {
             return Ok(false);
