@@ -17,13 +17,8 @@ const N: u64 = 1_000_000;
 
 fn gtin(n: u64) -> Gtin {
     let body = format!("893{:09}", n * 7 + 13);
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| u32::from(d - b'0') * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
-    Gtin::parse(&format!("{body}{}", (10 - sum % 10) % 10)).unwrap()
+    let check = tracescan::code::gs1_check_digit(body.as_bytes());
+    Gtin::parse(&format!("{body}{check}")).unwrap()
 }
 
 fn product_json(g: Gtin) -> String {

@@ -152,13 +152,10 @@ struct Snap {
 
 fn gtin_from(n: u32) -> String {
     let body = format!("893{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| u32::from(d - b'0') * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!(
+        "{body}{}",
+        tracescan::code::gs1_check_digit(body.as_bytes())
+    )
 }
 
 fn snapshot_strategy() -> impl Strategy<Value = Snap> {
