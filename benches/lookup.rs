@@ -10,7 +10,7 @@ use rkyv::util::AlignedVec;
 use tracescan::code::Gtin;
 use tracescan::date::Date;
 use tracescan::index::Index;
-use tracescan::index::format::{ItemEntry, NO_BATCH, Payload, ProductEntry};
+use tracescan::index::format::{ItemEntry, NO_BATCH, Payload, ProductEntry, Span};
 use tracescan::index::write;
 
 const N: u64 = 1_000_000;
@@ -39,6 +39,7 @@ fn data() -> Data {
         snapshot_id: "bench".into(),
         ..Payload::default()
     };
+    let mut blob = Vec::new();
     let mut products = HashMap::new();
     let mut items = HashMap::new();
     let mut gtins = Vec::new();
@@ -46,12 +47,14 @@ fn data() -> Data {
         let g = gtin(n);
         let json = product_json(g);
         products.insert(g.as_u64(), json.clone());
+        let span = Span { at: blob.len() as u64, len: json.len() as u32 };
+        blob.extend_from_slice(json.as_bytes());
         payload.products.push(ProductEntry {
             gtin: g.as_u64(),
             status: 0,
             flags: 2,
             recall_notice: String::new(),
-            json,
+            json: span,
         });
         let serial = format!("S{n:07}");
         let stamp = format!("VN-{n:08X}");
@@ -69,7 +72,7 @@ fn data() -> Data {
         items.insert((g.as_u64(), serial), (stamp, false));
         gtins.push(g);
     }
-    let index = Index::from_bytes(write::to_bytes(payload, 0).unwrap()).unwrap();
+    let index = Index::from_bytes(write::to_bytes(payload, &blob, 0).unwrap()).unwrap();
     Data {
         index,
         products,

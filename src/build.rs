@@ -9,13 +9,17 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use hashbrown::HashTable;
+
+use crate::code::Gtin;
 use crate::index::format::{
     BatchEntry, HAS_BATCHES, HAS_ITEMS, ItemEntry, MAX_SNAPSHOT_ID, NO_BATCH, Payload, ProductEntry,
 };
+use crate::index::format::{Span, Table, key_hash};
 use crate::index::write::{self, Written};
 use crate::snapshot::record::{self, Reason, Rejection};
 use crate::snapshot::{FILES, Kind, LineReader, Manifest, SnapshotError};
@@ -49,6 +53,8 @@ pub enum BuildError {
     Report { path: PathBuf, source: io::Error },
     #[error("writing the index: {0}")]
     Write(io::Error),
+    #[error("spilling record JSON to a temporary file: {0}")]
+    Spill(io::Error),
 }
 
 /// Lines of one file, accounted for: read = indexed + rejected.
@@ -78,8 +84,9 @@ impl Summary {
 
 /// Builds the index of the snapshot in `dir` at `out`.
 ///
-/// Cost: one streaming pass over the snapshot; memory grows with the number of
-/// records (keys for duplicate detection, and the entries of the index).
+/// Cost: one streaming pass over the snapshot. Memory grows with the number of
+/// records, about 90 bytes per item plus the entries of products and batches;
+/// their JSON is spilled to a temporary file beside `out`, never held.
 pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, BuildError> {
     let started = Instant::now();
     let report_path = options.rejects.clone().unwrap_or_else(|| {
@@ -88,7 +95,15 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
         PathBuf::from(name)
     });
     let mut rejects = RejectLog::new(report_path.clone());
-    let (payload, files) = collect(dir, &mut rejects, options.progress)?;
+    let spill = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Collected {
+        payload,
+        mut blob,
+        files,
+    } = collect(dir, &mut rejects, options.progress, Some(spill))?;
     let rejected = rejects.count;
     rejects.finish()?;
     if rejected > options.max_rejects {
@@ -98,7 +113,13 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
             report: report_path,
         });
     }
-    let written = write::write(payload, crate::date::unix_now(), out).map_err(BuildError::Write)?;
+    let written = write::write(
+        payload,
+        &mut blob.reader().map_err(BuildError::Spill)?,
+        crate::date::unix_now(),
+        out,
+    )
+    .map_err(BuildError::Write)?;
     Ok(Summary {
         files,
         rejects_report: (rejected > 0).then_some(report_path),
@@ -107,30 +128,84 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
     })
 }
 
-/// Reads and checks the snapshot in `dir` into an index payload (tables not
-/// yet built), reporting rejects to `rejects`.
+/// A snapshot read and checked: the index payload (tables not yet built), the
+/// pre-rendered JSON its entries point into, and the line counts.
+pub struct Collected {
+    pub payload: Payload,
+    pub blob: Blob,
+    pub files: Vec<FileCount>,
+}
+
+/// The pre-rendered JSON of products and batches, in memory or spilled.
+pub enum Blob {
+    Memory(Vec<u8>),
+    Spilled(BufWriter<File>),
+}
+
+impl Blob {
+    fn append(&mut self, bytes: &[u8], at: u64) -> io::Result<Span> {
+        let len =
+            u32::try_from(bytes.len()).map_err(|_| io::Error::other("a record over 4 GiB"))?;
+        match self {
+            Blob::Memory(v) => v.extend_from_slice(bytes),
+            Blob::Spilled(w) => w.write_all(bytes)?,
+        }
+        Ok(Span { at, len })
+    }
+
+    /// Reads the blob from its start.
+    pub fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Blob::Memory(v) => Box::new(&v[..]),
+            Blob::Spilled(w) => {
+                w.flush()?;
+                let file = w.get_mut();
+                file.seek(SeekFrom::Start(0))?;
+                Box::new(io::BufReader::with_capacity(1 << 20, file))
+            }
+        })
+    }
+}
+
+/// Reads and checks the snapshot in `dir`, reporting rejects to `rejects`.
+/// The JSON goes to an unnamed temporary file in `spill_in`, or to memory when
+/// it is `None` (for tests and small snapshots).
 pub fn collect(
     dir: &Path,
     rejects: &mut RejectLog,
     progress: bool,
-) -> Result<(Payload, Vec<FileCount>), BuildError> {
+    spill_in: Option<&Path>,
+) -> Result<Collected, BuildError> {
     let manifest = Manifest::read(dir)?;
     let snapshot_id = manifest
         .snapshot_id
         .clone()
         .unwrap_or_else(|| default_snapshot_id(dir));
+    let blob = match spill_in {
+        Some(d) => Blob::Spilled(BufWriter::with_capacity(
+            1 << 20,
+            tempfile::tempfile_in(d).map_err(BuildError::Spill)?,
+        )),
+        None => Blob::Memory(Vec::new()),
+    };
     let mut c = Collector {
         payload: Payload {
             snapshot_id,
             exported_at: manifest.exported_at.clone().unwrap_or_default(),
             ..Payload::default()
         },
-        products: HashMap::new(),
+        blob,
+        blob_len: 0,
+        product_keys: HashTable::new(),
+        product_lines: Vec::new(),
         rejected_products: HashMap::new(),
-        batches: HashMap::new(),
-        items: HashMap::new(),
-        stamps: HashMap::new(),
+        batch_keys: HashTable::new(),
+        batch_lines: Vec::new(),
+        item_keys: HashTable::new(),
+        item_lines: Vec::new(),
+        stamp_keys: HashTable::new(),
     };
+    c.reserve(&manifest);
     let mut files = Vec::new();
     for (kind, expected) in FILES.into_iter().zip(manifest.counts) {
         let path = crate::snapshot::find(dir, kind.file_name())?;
@@ -161,9 +236,7 @@ pub fn collect(
             continue;
         };
         let count = c.read_file(kind, &path, rejects, progress)?;
-        if let Some(n) = expected
-            && n != count.read
-        {
+        if let Some(n) = expected.filter(|&n| n != count.read) {
             return Err(SnapshotError::Truncated {
                 path,
                 detail: format!(
@@ -176,7 +249,11 @@ pub fn collect(
         }
         files.push(count);
     }
-    Ok((c.payload, files))
+    Ok(Collected {
+        payload: c.payload,
+        blob: c.blob,
+        files,
+    })
 }
 
 /// Without a manifest, the snapshot is named after its directory.
@@ -192,22 +269,68 @@ fn default_snapshot_id(dir: &Path) -> String {
     id
 }
 
-/// The state of a build: entries so far, and the keys seen with their lines.
+/// The state of a build: entries so far, and their keys for duplicate checks.
+///
+/// Key tables hold entry indexes only (4 bytes and a control byte each); a
+/// candidate is confirmed against the entry itself, so no key is stored twice.
 struct Collector {
     payload: Payload,
-    /// GTIN → (product index, line).
-    products: HashMap<u64, (u32, u64)>,
+    /// Where the pre-rendered JSON goes, and its length so far.
+    blob: Blob,
+    blob_len: u64,
+    product_keys: HashTable<u32>,
+    /// The line of each kept product, to name it in a duplicate's report.
+    product_lines: Vec<u64>,
     /// GTIN → line of a product line that was rejected (to explain orphans).
     rejected_products: HashMap<u64, u64>,
-    /// (product, lot) → (batch index, line).
-    batches: HashMap<(u32, String), (u32, u64)>,
-    /// (product, serial) → line.
-    items: HashMap<(u32, String), u64>,
-    /// stamp → line.
-    stamps: HashMap<String, u64>,
+    batch_keys: HashTable<u32>,
+    batch_lines: Vec<u64>,
+    item_keys: HashTable<u32>,
+    item_lines: Vec<u64>,
+    stamp_keys: HashTable<u32>,
+}
+
+const SEED: u64 = write::HASH_SEED;
+
+fn product_hash(gtin: u64) -> u64 {
+    key_hash(SEED, Table::Products, gtin, &[])
+}
+
+fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
+    key_hash(
+        SEED,
+        Table::Batches,
+        products[b.product as usize].gtin,
+        b.lot.as_bytes(),
+    )
+}
+
+/// The serial and stamp of an item.
+fn item_parts<'a>(bytes: &'a [u8], item: &ItemEntry) -> (&'a [u8], &'a [u8]) {
+    let at = item.bytes_at as usize;
+    let serial_end = at + usize::from(item.serial_len);
+    (
+        &bytes[at..serial_end],
+        &bytes[serial_end..serial_end + usize::from(item.stamp_len)],
+    )
 }
 
 impl Collector {
+    /// Sizes the vectors from the manifest's counts, so that a large build
+    /// does not pass through doubling reallocations (a transient twice the
+    /// memory). A count that cannot be met is simply not reserved.
+    fn reserve(&mut self, manifest: &Manifest) {
+        let n = |i: usize| manifest.counts[i].unwrap_or(0).min(u64::from(u32::MAX)) as usize;
+        let p = &mut self.payload;
+        let _ = p.products.try_reserve_exact(n(0));
+        let _ = self.product_lines.try_reserve_exact(n(0));
+        let _ = p.batches.try_reserve_exact(n(1));
+        let _ = self.batch_lines.try_reserve_exact(n(1));
+        let _ = p.items.try_reserve_exact(n(2));
+        let _ = self.item_lines.try_reserve_exact(n(2));
+        let _ = p.item_bytes.try_reserve_exact(n(2).saturating_mul(20));
+    }
+
     fn read_file(
         &mut self,
         kind: Kind,
@@ -235,7 +358,8 @@ impl Collector {
             };
             match outcome {
                 Ok(()) => count.indexed += 1,
-                Err(r) if !line.terminated && r.reason == Reason::InvalidJson => {
+                Err(Refusal::Spill(e)) => return Err(BuildError::Spill(e)),
+                Err(Refusal::Line(r)) if !line.terminated && r.reason == Reason::InvalidJson => {
                     return Err(SnapshotError::Truncated {
                         path: path.to_owned(),
                         detail: format!(
@@ -245,7 +369,7 @@ impl Collector {
                     }
                     .into());
                 }
-                Err(r) => {
+                Err(Refusal::Line(r)) => {
                     count.rejected += 1;
                     rejects.add(file, line.number, &r)?;
                 }
@@ -267,7 +391,16 @@ impl Collector {
         Ok(count)
     }
 
-    fn product(&mut self, bytes: &[u8], line: u64) -> Result<(), Rejection> {
+    fn spill(&mut self, json: &str) -> Result<Span, Refusal> {
+        let span = self
+            .blob
+            .append(json.as_bytes(), self.blob_len)
+            .map_err(Refusal::Spill)?;
+        self.blob_len += u64::from(span.len);
+        Ok(span)
+    }
+
+    fn product(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
         let p = match record::product(bytes) {
             Ok(p) => p,
             Err(r) => {
@@ -275,40 +408,52 @@ impl Collector {
                 // they have no product.
                 let gtin = serde_json::from_slice::<serde_json::Value>(bytes)
                     .ok()
-                    .and_then(|v| {
-                        v.get("gtin")?
-                            .as_str()
-                            .and_then(|g| crate::code::Gtin::parse(g).ok())
-                    });
+                    .and_then(|v| v.get("gtin")?.as_str().and_then(|g| Gtin::parse(g).ok()));
                 if let Some(g) = gtin {
                     self.rejected_products.entry(g.as_u64()).or_insert(line);
                 }
-                return Err(r);
+                return Err(r.into());
             }
         };
         let gtin = p.gtin.as_u64();
-        if let Some(&(_, first)) = self.products.get(&gtin) {
+        let hash = product_hash(gtin);
+        let products = &self.payload.products;
+        if let Some(&first) = self
+            .product_keys
+            .find(hash, |&i| products[i as usize].gtin == gtin)
+        {
             return Err(Rejection::new(
                 Reason::DuplicateKey,
                 Some(p.gtin.to_string()),
-                format!("GTIN {} is already the product of line {first}", p.gtin),
-            ));
+                format!(
+                    "GTIN {} is already the product of line {}",
+                    p.gtin, self.product_lines[first as usize]
+                ),
+            )
+            .into());
         }
+        let json = self.spill(&p.json)?;
         let id = self.payload.products.len() as u32;
-        self.products.insert(gtin, (id, line));
+        let products = &self.payload.products;
+        self.product_keys
+            .insert_unique(hash, id, |&i| product_hash(products[i as usize].gtin));
+        self.product_lines.push(line);
         self.payload.products.push(ProductEntry {
             gtin,
             status: p.status as u8,
             flags: 0,
             recall_notice: p.recall_notice.unwrap_or_default(),
-            json: p.json,
+            json,
         });
         Ok(())
     }
 
     /// The product index of `gtin`, or the rejection of an orphan.
-    fn product_of(&self, gtin: crate::code::Gtin, key: &str, what: &str) -> Result<u32, Rejection> {
-        if let Some(&(id, _)) = self.products.get(&gtin.as_u64()) {
+    fn product_of(&self, gtin: Gtin, key: &str, what: &str) -> Result<u32, Rejection> {
+        let products = &self.payload.products;
+        if let Some(&id) = self.product_keys.find(product_hash(gtin.as_u64()), |&i| {
+            products[i as usize].gtin == gtin.as_u64()
+        }) {
             return Ok(id);
         }
         let why = match self.rejected_products.get(&gtin.as_u64()) {
@@ -324,77 +469,106 @@ impl Collector {
         ))
     }
 
-    fn batch(&mut self, bytes: &[u8], line: u64) -> Result<(), Rejection> {
+    /// The batch `lot` of product `product`, if kept.
+    fn batch_of(&self, product: u32, lot: &str) -> Option<u32> {
+        let gtin = self.payload.products[product as usize].gtin;
+        let batches = &self.payload.batches;
+        let hash = key_hash(SEED, Table::Batches, gtin, lot.as_bytes());
+        self.batch_keys
+            .find(hash, |&i| {
+                batches[i as usize].product == product && batches[i as usize].lot == lot
+            })
+            .copied()
+    }
+
+    fn batch(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
         let b = record::batch(bytes)?;
         let key = format!("{}/{}", b.gtin, b.lot);
         let product = self.product_of(b.gtin, &key, "batch")?;
-        let map_key = (product, b.lot.clone());
-        if let Some(&(_, first)) = self.batches.get(&map_key) {
+        if let Some(first) = self.batch_of(product, &b.lot) {
             return Err(Rejection::new(
                 Reason::DuplicateKey,
                 Some(key),
                 format!(
-                    "lot {} of GTIN {} is already the batch of line {first}",
-                    b.lot, b.gtin
+                    "lot {} of GTIN {} is already the batch of line {}",
+                    b.lot, b.gtin, self.batch_lines[first as usize]
                 ),
-            ));
+            )
+            .into());
         }
-        let id = self.payload.batches.len() as u32;
-        self.batches.insert(map_key, (id, line));
-        self.payload.products[product as usize].flags |= HAS_BATCHES;
-        self.payload.batches.push(BatchEntry {
+        let json = self.spill(&b.json)?;
+        let entry = BatchEntry {
             product,
             status: b.status as u8,
             expiry: b.expiry.map_or(0, |d| d.to_yyyymmdd()),
             lot: b.lot,
             recall_notice: b.recall_notice.unwrap_or_default(),
-            json: b.json,
-        });
+            json,
+        };
+        let id = self.payload.batches.len() as u32;
+        let (products, batches) = (&self.payload.products, &self.payload.batches);
+        self.batch_keys
+            .insert_unique(batch_hash(products, &entry), id, |&i| {
+                batch_hash(products, &batches[i as usize])
+            });
+        self.batch_lines.push(line);
+        self.payload.products[product as usize].flags |= HAS_BATCHES;
+        self.payload.batches.push(entry);
         Ok(())
     }
 
-    fn item(&mut self, bytes: &[u8], line: u64) -> Result<(), Rejection> {
+    fn item(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
         let it = record::item(bytes)?;
         let key = format!("{}/{}", it.gtin, it.serial);
         let product = self.product_of(it.gtin, &key, "item")?;
         let batch = match &it.lot {
             None => NO_BATCH,
-            Some(lot) => match self.batches.get(&(product, lot.clone())) {
-                Some(&(id, _)) => id,
-                None => {
-                    return Err(Rejection::new(
-                        Reason::UnknownLot,
-                        Some(key),
-                        format!("lot {lot} is not a batch of GTIN {}", it.gtin),
-                    ));
-                }
-            },
+            Some(lot) => self.batch_of(product, lot).ok_or_else(|| {
+                Rejection::new(
+                    Reason::UnknownLot,
+                    Some(key.clone()),
+                    format!("lot {lot} is not a batch of GTIN {}", it.gtin),
+                )
+            })?,
         };
-        let item_key = (product, it.serial.clone());
-        if let Some(&first) = self.items.get(&item_key) {
+        let p = &self.payload;
+        let gtin = it.gtin.as_u64();
+        let item_hash = |serial: &[u8]| key_hash(SEED, Table::Items, gtin, serial);
+        let hash = item_hash(it.serial.as_bytes());
+        let same_item = |&i: &u32| {
+            let e = &p.items[i as usize];
+            e.product == product && item_parts(&p.item_bytes, e).0 == it.serial.as_bytes()
+        };
+        if let Some(&first) = self.item_keys.find(hash, same_item) {
             return Err(Rejection::new(
                 Reason::DuplicateKey,
                 Some(key),
                 format!(
-                    "serial {} of GTIN {} is already the item of line {first}",
-                    it.serial, it.gtin
+                    "serial {} of GTIN {} is already the item of line {}",
+                    it.serial, it.gtin, self.item_lines[first as usize]
                 ),
-            ));
+            )
+            .into());
         }
-        if let Some(stamp) = &it.stamp {
-            if let Some(&first) = self.stamps.get(stamp) {
+        let stamp = it.stamp.as_deref().unwrap_or("");
+        let stamp_hash = key_hash(SEED, Table::Stamps, 0, stamp.as_bytes());
+        if !stamp.is_empty() {
+            let same_stamp =
+                |&i: &u32| item_parts(&p.item_bytes, &p.items[i as usize]).1 == stamp.as_bytes();
+            if let Some(&first) = self.stamp_keys.find(stamp_hash, same_stamp) {
                 return Err(Rejection::new(
                     Reason::DuplicateKey,
                     Some(key),
-                    format!("stamp {stamp} is already on the item of line {first}"),
-                ));
+                    format!(
+                        "stamp {stamp} is already on the item of line {}",
+                        self.item_lines[first as usize]
+                    ),
+                )
+                .into());
             }
-            self.stamps.insert(stamp.clone(), line);
         }
-        self.items.insert(item_key, line);
-        self.payload.products[product as usize].flags |= HAS_ITEMS;
+        let id = self.payload.items.len() as u32;
         let bytes_at = self.payload.item_bytes.len() as u64;
-        let stamp = it.stamp.as_deref().unwrap_or("");
         self.payload
             .item_bytes
             .extend_from_slice(it.serial.as_bytes());
@@ -407,7 +581,44 @@ impl Collector {
             stamp_len: stamp.len() as u8,
             void: u8::from(it.void),
         });
+        self.item_lines.push(line);
+        self.payload.products[product as usize].flags |= HAS_ITEMS;
+        let p = &self.payload;
+        let rehash_item = |&i: &u32| {
+            let e = &p.items[i as usize];
+            key_hash(
+                SEED,
+                Table::Items,
+                p.products[e.product as usize].gtin,
+                item_parts(&p.item_bytes, e).0,
+            )
+        };
+        self.item_keys.insert_unique(hash, id, rehash_item);
+        if !stamp.is_empty() {
+            let rehash_stamp = |&i: &u32| {
+                key_hash(
+                    SEED,
+                    Table::Stamps,
+                    0,
+                    item_parts(&p.item_bytes, &p.items[i as usize]).1,
+                )
+            };
+            self.stamp_keys.insert_unique(stamp_hash, id, rehash_stamp);
+        }
         Ok(())
+    }
+}
+
+/// Why a line was not indexed: a rejection to report, or a failure to spill
+/// its JSON, which fails the build.
+enum Refusal {
+    Line(Rejection),
+    Spill(io::Error),
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Refusal {
+        Refusal::Line(r)
     }
 }
 

@@ -84,10 +84,10 @@ fn write_found(
     out.extend_from_slice(b",\"match\":\"");
     out.extend_from_slice(found.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"product\":");
-    out.extend_from_slice(found.product.json().as_bytes());
+    out.extend_from_slice(found.product.json_bytes());
     out.extend_from_slice(b",\"batch\":");
     match &found.batch {
-        Some(b) => out.extend_from_slice(b.json().as_bytes()),
+        Some(b) => out.extend_from_slice(b.json_bytes()),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"item\":");

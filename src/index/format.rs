@@ -3,12 +3,18 @@
 //! ```text
 //! 0     256-byte header (little-endian fields, see `Header`), ending in an xxh3
 //!       checksum of the header itself
-//! 256   payload: an rkyv archive of `Payload`, whose xxh3-64 is in the header
+//! 256   payload: an rkyv archive of `Payload` (entries and hash tables)
+//! …     blob: the pre-rendered JSON of products and batches, which entries
+//!       point into; the header's checksum covers payload and blob
 //! ```
+//!
+//! The JSON stands outside the archive so that a build never holds it in
+//! memory: it is spilled to a file as records are read and copied after the
+//! archive at the end.
 //!
 //! Trust model. An index file is written by `tracescan build` and published by
 //! rename; it is never modified in place. On open, the header is decoded and
-//! checked, the payload's checksum is recomputed, rkyv validates the archive
+//! checked, the checksum of payload and blob is recomputed, rkyv validates the archive
 //! (every relative pointer and length lands inside the buffer), and `Verified`
 //! checks every cross-reference (slot to entry, entry to entry, item to its
 //! bytes). Only a buffer that passed all of that becomes a `Verified`, and only
@@ -77,8 +83,11 @@ pub enum FormatError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     pub version: u32,
+    /// Length of the rkyv archive.
     pub payload_len: u64,
-    /// xxh3-64 of the payload bytes.
+    /// Length of the JSON blob after it.
+    pub blob_len: u64,
+    /// xxh3-64 of the payload and blob bytes.
     pub checksum: u64,
     pub hash_seed: u64,
     /// When the index was built, in seconds since the Unix epoch. The only
@@ -115,6 +124,7 @@ impl Header {
         let id = &id[..id.len().min(MAX_SNAPSHOT_ID)];
         h[92..96].copy_from_slice(&(id.len() as u32).to_le_bytes());
         h[96..96 + id.len()].copy_from_slice(id);
+        h[224..232].copy_from_slice(&self.blob_len.to_le_bytes());
         let sum = xxh3_64(&h[..HEADER_LEN - 8]);
         h[HEADER_LEN - 8..].copy_from_slice(&sum.to_le_bytes());
         h
@@ -163,6 +173,7 @@ impl Header {
         Ok(Header {
             version,
             payload_len: u64_at(16),
+            blob_len: u64_at(224),
             checksum: u64_at(24),
             hash_seed: u64_at(32),
             built_at: u64_at(40) as i64,
@@ -204,7 +215,14 @@ pub struct ProductEntry {
     pub flags: u8,
     pub recall_notice: String,
     /// The record, pre-rendered as the JSON a lookup returns.
-    pub json: String,
+    pub json: Span,
+}
+
+/// Where a pre-rendered record lies in the blob.
+#[derive(Archive, Serialize, Debug, Clone, Copy, Default)]
+pub struct Span {
+    pub at: u64,
+    pub len: u32,
 }
 
 pub const HAS_BATCHES: u8 = 1;
@@ -218,7 +236,7 @@ pub struct BatchEntry {
     pub expiry: u32,
     pub lot: String,
     pub recall_notice: String,
-    pub json: String,
+    pub json: Span,
 }
 
 #[derive(Archive, Serialize, Debug)]
@@ -319,20 +337,18 @@ impl<D: AsRef<[u8]>> Verified<D> {
         let bytes = data.as_ref();
         let header = Header::decode(bytes)?;
         let got = (bytes.len() - HEADER_LEN) as u64;
-        if got != header.payload_len {
-            return Err(FormatError::Truncated {
-                expected: header.payload_len,
-                got,
-            });
+        let expected = header.payload_len.saturating_add(header.blob_len);
+        if got != expected {
+            return Err(FormatError::Truncated { expected, got });
         }
-        let payload = &bytes[HEADER_LEN..];
-        let sum = xxh3_64(payload);
+        let sum = xxh3_64(&bytes[HEADER_LEN..]);
         if sum != header.checksum {
             return Err(FormatError::ChecksumMismatch {
                 expected: header.checksum,
                 got: sum,
             });
         }
+        let payload = &bytes[HEADER_LEN..HEADER_LEN + header.payload_len as usize];
         let misalignment = payload.as_ptr() as usize % 16;
         if misalignment != 0 {
             return Err(FormatError::Unaligned(misalignment));
@@ -350,11 +366,22 @@ impl<D: AsRef<[u8]>> Verified<D> {
     /// The archived payload. Cheap: computes the root's position.
     #[inline]
     pub fn payload(&self) -> &ArchivedPayload {
-        let payload = &self.data.as_ref()[HEADER_LEN..];
+        let payload =
+            &self.data.as_ref()[HEADER_LEN..HEADER_LEN + self.header.payload_len as usize];
         // SAFETY: `Verified::new` is the only constructor; it ran
         // `rkyv::access` (full validation) on exactly these bytes, and `data`
         // is immutable for the lifetime of `self` (see the trust model).
         unsafe { rkyv::access_unchecked::<ArchivedPayload>(payload) }
+    }
+
+    /// The pre-rendered JSON of `span` (empty if out of range, which a
+    /// verified span never is).
+    #[inline]
+    pub fn json(&self, span: &ArchivedSpan) -> &[u8] {
+        let blob = &self.data.as_ref()[HEADER_LEN + self.header.payload_len as usize..];
+        let at = span.at.to_native() as usize;
+        blob.get(at..at + span.len.to_native() as usize)
+            .unwrap_or(&[])
     }
 }
 
@@ -400,6 +427,15 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
             "a batch points at product {} of {np}",
             b.product.to_native()
         ));
+    }
+    let blob = h.blob_len;
+    let outside = |s: &ArchivedSpan| {
+        s.at.to_native()
+            .saturating_add(u64::from(s.len.to_native()))
+            > blob
+    };
+    if p.products.iter().any(|e| outside(&e.json)) || p.batches.iter().any(|e| outside(&e.json)) {
+        return bad("a record points outside the JSON blob".into());
     }
     let area = p.item_bytes.len() as u64;
     for (i, item) in p.items.iter().enumerate() {

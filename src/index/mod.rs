@@ -166,15 +166,19 @@ impl<D: AsRef<[u8]>> Index<D> {
     }
 
     pub fn product_at(&self, id: u32) -> ProductRef<'_> {
+        let entry = &self.payload().products[id as usize];
         ProductRef {
             id,
-            entry: &self.payload().products[id as usize],
+            entry,
+            json: self.data.json(&entry.json),
         }
     }
 
     pub fn batch_at(&self, id: u32) -> BatchRef<'_> {
+        let entry = &self.payload().batches[id as usize];
         BatchRef {
-            entry: &self.payload().batches[id as usize],
+            entry,
+            json: self.data.json(&entry.json),
         }
     }
 
@@ -202,6 +206,7 @@ impl<D: AsRef<[u8]>> Index<D> {
 pub struct ProductRef<'a> {
     id: u32,
     entry: &'a ArchivedProductEntry,
+    json: &'a [u8],
 }
 
 impl<'a> ProductRef<'a> {
@@ -217,9 +222,13 @@ impl<'a> ProductRef<'a> {
     pub fn recall_notice(&self) -> Option<&'a str> {
         Some(self.entry.recall_notice.as_str()).filter(|s| !s.is_empty())
     }
-    /// The record as pre-rendered JSON.
+    /// The record as pre-rendered JSON (UTF-8, checked when it was built).
+    pub fn json_bytes(&self) -> &'a [u8] {
+        self.json
+    }
+    /// The record as text.
     pub fn json(&self) -> &'a str {
-        self.entry.json.as_str()
+        std::str::from_utf8(self.json).unwrap_or("")
     }
     pub fn has_batches(&self) -> bool {
         self.entry.flags & HAS_BATCHES != 0
@@ -233,6 +242,7 @@ impl<'a> ProductRef<'a> {
 #[derive(Clone, Copy)]
 pub struct BatchRef<'a> {
     entry: &'a ArchivedBatchEntry,
+    json: &'a [u8],
 }
 
 impl<'a> BatchRef<'a> {
@@ -249,8 +259,11 @@ impl<'a> BatchRef<'a> {
         let n = self.entry.expiry.to_native();
         (n != 0).then(|| Date::from_yyyymmdd(n))
     }
+    pub fn json_bytes(&self) -> &'a [u8] {
+        self.json
+    }
     pub fn json(&self) -> &'a str {
-        self.entry.json.as_str()
+        std::str::from_utf8(self.json).unwrap_or("")
     }
 }
 

@@ -1,12 +1,13 @@
-//! Writing an index: hash tables over the entries, one rkyv archive, a header,
-//! and publication by rename.
+//! Writing an index: hash tables over the entries, the rkyv archive streamed
+//! to the file, the JSON blob after it, a header, and publication by rename.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use rkyv::ser::writer::IoWriter;
 use rkyv::util::AlignedVec;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::Xxh3;
 
 use super::format::{
     EMPTY, HEADER_LEN, Header, Payload, Table, VERSION, home_slot, key_hash, slot, slot_parts,
@@ -59,9 +60,9 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     let item_key = |i: usize| {
         let item = &payload.items[i];
         let at = item.bytes_at as usize;
-        let serial = &payload.item_bytes[at..at + usize::from(item.serial_len)];
-        let stamp = &payload.item_bytes[at + usize::from(item.serial_len)
-            ..at + usize::from(item.serial_len) + usize::from(item.stamp_len)];
+        let (serial_len, stamp_len) = (usize::from(item.serial_len), usize::from(item.stamp_len));
+        let serial = &payload.item_bytes[at..at + serial_len];
+        let stamp = &payload.item_bytes[at + serial_len..at + serial_len + stamp_len];
         (payload.products[item.product as usize].gtin, serial, stamp)
     };
     let (slots, it) = build_table(payload.items.len(), |i| {
@@ -93,15 +94,19 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     [p, b, it, st]
 }
 
-/// Builds the tables of `payload` and serialises it; returns the header and
-/// the payload bytes.
-fn serialize(mut payload: Payload, built_at: i64) -> io::Result<(Header, AlignedVec)> {
-    let max_probe = index_entries(&mut payload, HASH_SEED);
-    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(io::Error::other)?;
-    let header = Header {
+fn header(
+    payload: &Payload,
+    max_probe: [u32; 4],
+    payload_len: u64,
+    blob_len: u64,
+    checksum: u64,
+    built_at: i64,
+) -> Header {
+    Header {
         version: VERSION,
-        payload_len: bytes.len() as u64,
-        checksum: xxh3_64(&bytes),
+        payload_len,
+        blob_len,
+        checksum,
         hash_seed: HASH_SEED,
         built_at,
         products: payload.products.len() as u64,
@@ -109,17 +114,29 @@ fn serialize(mut payload: Payload, built_at: i64) -> io::Result<(Header, Aligned
         items: payload.items.len() as u64,
         max_probe,
         snapshot_id: payload.snapshot_id.clone(),
-    };
-    Ok((header, bytes))
+    }
 }
 
-/// The bytes of a whole index file for `payload`, in memory and aligned: for
-/// tests and benches that open an index without a file.
-pub fn to_bytes(payload: Payload, built_at: i64) -> io::Result<AlignedVec> {
-    let (header, payload) = serialize(payload, built_at)?;
-    let mut out = AlignedVec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&header.encode());
-    out.extend_from_slice(&payload);
+/// The bytes of a whole index file for `payload` and its JSON `blob`, in
+/// memory and aligned: for tests and benches that open an index without a file.
+pub fn to_bytes(mut payload: Payload, blob: &[u8], built_at: i64) -> io::Result<AlignedVec> {
+    let max_probe = index_entries(&mut payload, HASH_SEED);
+    let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(io::Error::other)?;
+    let mut sum = Xxh3::new();
+    sum.update(&archive);
+    sum.update(blob);
+    let h = header(
+        &payload,
+        max_probe,
+        archive.len() as u64,
+        blob.len() as u64,
+        sum.digest(),
+        built_at,
+    );
+    let mut out = AlignedVec::with_capacity(HEADER_LEN + archive.len() + blob.len());
+    out.extend_from_slice(&h.encode());
+    out.extend_from_slice(&archive);
+    out.extend_from_slice(blob);
     Ok(out)
 }
 
@@ -131,13 +148,39 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// Serialises `payload` and publishes it at `out`: written to a temporary file
-/// in the same directory, synced, then renamed over `out`, so a reader sees the
-/// old index or the new one, never a part.
+/// A writer that counts and checksums what passes through it.
+struct Summing<W> {
+    inner: W,
+    sum: Xxh3,
+    len: u64,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sum.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Builds the tables of `payload` and publishes it with its JSON `blob` at
+/// `out`: written to a temporary file in the same directory, synced, then
+/// renamed over `out`, so a reader sees the old index or the new one, never a
+/// part.
 ///
-/// Cost: one serialisation of the payload in memory, one sequential write.
-pub fn write(payload: Payload, built_at: i64, out: &Path) -> io::Result<Written> {
-    let (header, bytes) = serialize(payload, built_at)?;
+/// Cost: one pass over the entries for the tables, then one sequential write;
+/// the archive is streamed to the file, never held in memory whole.
+pub fn write(
+    mut payload: Payload,
+    blob: &mut dyn Read,
+    built_at: i64,
+    out: &Path,
+) -> io::Result<Written> {
+    let max_probe = index_entries(&mut payload, HASH_SEED);
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -152,20 +195,48 @@ pub fn write(payload: Payload, built_at: i64, out: &Path) -> io::Result<Written>
     ));
     let result = (|| {
         let mut file = File::create(&tmp)?;
-        file.write_all(&header.encode())?;
-        file.write_all(&bytes)?;
+        // The header is written last, once the lengths and checksum are known.
+        file.write_all(&[0u8; HEADER_LEN])?;
+        let mut w = Summing {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            sum: Xxh3::new(),
+            len: 0,
+        };
+        let writer =
+            rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&payload, IoWriter::new(&mut w))
+                .map_err(io::Error::other)?;
+        drop(writer);
+        let payload_len = w.len;
+        let blob_len = io::copy(blob, &mut w)?;
+        let h = header(
+            &payload,
+            max_probe,
+            payload_len,
+            blob_len,
+            w.sum.digest(),
+            built_at,
+        );
+        let mut file = w.inner.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&h.encode())?;
         file.sync_all()?;
         fs::rename(&tmp, out)?;
         // The rename itself must reach the disk before we call it published.
-        File::open(dir)?.sync_all()
+        File::open(dir)?.sync_all()?;
+        Ok::<_, io::Error>(h)
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io::Error::new(e.kind(), format!("{}: {e}", out.display())));
+    match result {
+        Ok(header) => {
+            let bytes = HEADER_LEN as u64 + header.payload_len + header.blob_len;
+            Ok(Written {
+                path: out.to_owned(),
+                header,
+                bytes,
+            })
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(io::Error::new(e.kind(), format!("{}: {e}", out.display())))
+        }
     }
-    Ok(Written {
-        path: out.to_owned(),
-        header,
-        bytes: (HEADER_LEN + bytes.len()) as u64,
-    })
 }

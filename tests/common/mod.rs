@@ -16,18 +16,16 @@ pub fn data(rel: &str) -> PathBuf {
 /// Builds the snapshot in `dir` into an in-memory index (rejects go to a
 /// throwaway report), as `tracescan build` would write it.
 pub fn index_of(dir: &Path) -> Index<AlignedVec> {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut rejects = RejectLog::new(tmp.path().join("rejects.jsonl"));
-    let (payload, _) = build::collect(dir, &mut rejects, false).unwrap();
-    Index::from_bytes(write::to_bytes(payload, 0).unwrap()).unwrap()
+    Index::from_bytes(index_bytes(dir)).unwrap()
 }
 
-/// The bytes of the index of `dir`.
+/// The bytes of the index of `dir`, built at time 0.
 pub fn index_bytes(dir: &Path) -> AlignedVec {
     let tmp = tempfile::tempdir().unwrap();
     let mut rejects = RejectLog::new(tmp.path().join("rejects.jsonl"));
-    let (payload, _) = build::collect(dir, &mut rejects, false).unwrap();
-    write::to_bytes(payload, 0).unwrap()
+    let build::Collected { payload, blob, .. } = build::collect(dir, &mut rejects, false, None).unwrap();
+    let build::Blob::Memory(blob) = blob else { unreachable!("collected in memory") };
+    write::to_bytes(payload, &blob, 0).unwrap()
 }
 
 /// Copies the files of `from` into a new temporary directory.
