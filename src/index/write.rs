@@ -202,10 +202,8 @@ pub fn write(
             sum: Xxh3::new(),
             len: 0,
         };
-        let writer =
-            rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&payload, IoWriter::new(&mut w))
-                .map_err(io::Error::other)?;
-        drop(writer);
+        rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&payload, IoWriter::new(&mut w))
+            .map_err(io::Error::other)?;
         let payload_len = w.len;
         let blob_len = io::copy(blob, &mut w)?;
         let h = header(
