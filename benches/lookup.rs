@@ -47,7 +47,10 @@ fn data() -> Data {
         let g = gtin(n);
         let json = product_json(g);
         products.insert(g.as_u64(), json.clone());
-        let span = Span { at: blob.len() as u64, len: json.len() as u32 };
+        let span = Span {
+            at: blob.len() as u64,
+            len: json.len() as u32,
+        };
         blob.extend_from_slice(json.as_bytes());
         payload.products.push(ProductEntry {
             gtin: g.as_u64(),

@@ -26,6 +26,22 @@ impl Date {
         }
     }
 
+    /// Days since 1970-01-01 (after Howard Hinnant's `days_from_civil`).
+    pub fn to_days(self) -> i64 {
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The date `days` after 1970-01-01.
+    pub fn from_days(days: i64) -> Date {
+        civil(days * 86_400).0
+    }
+
     /// Today's date at a UTC offset (Vietnam is UTC+7: an expiry date is a
     /// local date, and a product expires at local midnight, not UTC's).
     pub fn today(utc_offset_seconds: i64) -> Date {

@@ -7,3 +7,4 @@ pub mod lookup;
 pub mod response;
 pub mod server;
 pub mod snapshot;
+pub mod synth;
