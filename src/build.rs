@@ -65,6 +65,8 @@ pub struct FileCount {
     pub read: u64,
     pub indexed: u64,
     pub rejected: u64,
+    /// Time spent reading and checking the file.
+    pub elapsed: Duration,
 }
 
 /// What a build did.
@@ -73,6 +75,8 @@ pub struct Summary {
     pub files: Vec<FileCount>,
     pub rejects_report: Option<PathBuf>,
     pub written: Written,
+    /// Time spent building the tables and writing the index.
+    pub write_elapsed: Duration,
     pub elapsed: Duration,
 }
 
@@ -113,6 +117,7 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
             report: report_path,
         });
     }
+    let writing = Instant::now();
     let written = write::write(
         payload,
         &mut blob.reader().map_err(BuildError::Spill)?,
@@ -124,6 +129,7 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
         files,
         rejects_report: (rejected > 0).then_some(report_path),
         written,
+        write_elapsed: writing.elapsed(),
         elapsed: started.elapsed(),
     })
 }
@@ -232,6 +238,7 @@ pub fn collect(
                 read: 0,
                 indexed: 0,
                 rejected: 0,
+                elapsed: Duration::ZERO,
             });
             continue;
         };
@@ -329,6 +336,12 @@ impl Collector {
         let _ = p.items.try_reserve_exact(n(2));
         let _ = self.item_lines.try_reserve_exact(n(2));
         let _ = p.item_bytes.try_reserve_exact(n(2).saturating_mul(20));
+        // The tables are empty: their hasher is never called while reserving.
+        let unused = |_: &u32| 0;
+        let _ = self.product_keys.try_reserve(n(0), unused);
+        let _ = self.batch_keys.try_reserve(n(1), unused);
+        let _ = self.item_keys.try_reserve(n(2), unused);
+        let _ = self.stamp_keys.try_reserve(n(2), unused);
     }
 
     fn read_file(
@@ -340,12 +353,14 @@ impl Collector {
     ) -> Result<FileCount, BuildError> {
         let mut reader = LineReader::open(path)?;
         let file = kind.file_name();
+        let started = Instant::now();
         let mut count = FileCount {
             kind,
             path: Some(path.to_owned()),
             read: 0,
             indexed: 0,
             rejected: 0,
+            elapsed: Duration::ZERO,
         };
         let show = progress && io::stderr().is_terminal();
         let mut last_shown = Instant::now();
@@ -388,6 +403,7 @@ impl Collector {
         if show {
             eprint!("\r\x1b[2K");
         }
+        count.elapsed = started.elapsed();
         Ok(count)
     }
 
@@ -449,7 +465,12 @@ impl Collector {
     }
 
     /// The product index of `gtin`, or the rejection of an orphan.
-    fn product_of(&self, gtin: Gtin, key: &str, what: &str) -> Result<u32, Rejection> {
+    fn product_of(
+        &self,
+        gtin: Gtin,
+        key: impl FnOnce() -> String,
+        what: &str,
+    ) -> Result<u32, Rejection> {
         let products = &self.payload.products;
         if let Some(&id) = self.product_keys.find(product_hash(gtin.as_u64()), |&i| {
             products[i as usize].gtin == gtin.as_u64()
@@ -464,7 +485,7 @@ impl Collector {
         };
         Err(Rejection::new(
             Reason::UnknownProduct,
-            Some(key.to_owned()),
+            Some(key()),
             format!("{what}: {why}"),
         ))
     }
@@ -483,12 +504,12 @@ impl Collector {
 
     fn batch(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
         let b = record::batch(bytes)?;
-        let key = format!("{}/{}", b.gtin, b.lot);
-        let product = self.product_of(b.gtin, &key, "batch")?;
+        let key = || format!("{}/{}", b.gtin, b.lot);
+        let product = self.product_of(b.gtin, key, "batch")?;
         if let Some(first) = self.batch_of(product, &b.lot) {
             return Err(Rejection::new(
                 Reason::DuplicateKey,
-                Some(key),
+                Some(key()),
                 format!(
                     "lot {} of GTIN {} is already the batch of line {}",
                     b.lot, b.gtin, self.batch_lines[first as usize]
@@ -519,14 +540,13 @@ impl Collector {
 
     fn item(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
         let it = record::item(bytes)?;
-        let key = format!("{}/{}", it.gtin, it.serial);
-        let product = self.product_of(it.gtin, &key, "item")?;
+        let product = self.product_of(it.gtin, || it.key(), "item")?;
         let batch = match &it.lot {
             None => NO_BATCH,
             Some(lot) => self.batch_of(product, lot).ok_or_else(|| {
                 Rejection::new(
                     Reason::UnknownLot,
-                    Some(key.clone()),
+                    Some(it.key()),
                     format!("lot {lot} is not a batch of GTIN {}", it.gtin),
                 )
             })?,
@@ -542,7 +562,7 @@ impl Collector {
         if let Some(&first) = self.item_keys.find(hash, same_item) {
             return Err(Rejection::new(
                 Reason::DuplicateKey,
-                Some(key),
+                Some(it.key()),
                 format!(
                     "serial {} of GTIN {} is already the item of line {}",
                     it.serial, it.gtin, self.item_lines[first as usize]
@@ -550,7 +570,7 @@ impl Collector {
             )
             .into());
         }
-        let stamp = it.stamp.as_deref().unwrap_or("");
+        let stamp: &str = it.stamp.as_deref().unwrap_or("");
         let stamp_hash = key_hash(SEED, Table::Stamps, 0, stamp.as_bytes());
         if !stamp.is_empty() {
             let same_stamp =
@@ -558,7 +578,7 @@ impl Collector {
             if let Some(&first) = self.stamp_keys.find(stamp_hash, same_stamp) {
                 return Err(Rejection::new(
                     Reason::DuplicateKey,
-                    Some(key),
+                    Some(it.key()),
                     format!(
                         "stamp {stamp} is already on the item of line {}",
                         self.item_lines[first as usize]

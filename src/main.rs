@@ -187,19 +187,20 @@ fn print_summary(s: &build::Summary) {
             || format!("{} (absent)", f.kind.file_name()),
             |p| p.display().to_string(),
         );
+        let secs = f.elapsed.as_secs_f64();
         println!(
-            "{name}: read {} = indexed {} + rejected {}",
+            "{name}: read {} = indexed {} + rejected {} ({secs:.2} s)",
             f.read, f.indexed, f.rejected
         );
     }
     let secs = s.elapsed.as_secs_f64();
     println!(
-        "index {} ({} bytes): {} records in {:.2} s ({:.0} records/s)",
+        "index {} ({} bytes): {} records in {secs:.2} s ({:.0} records/s; tables and writing {:.2} s)",
         s.written.path.display(),
         s.written.bytes,
         s.records(),
-        secs,
-        s.records() as f64 / secs.max(1e-9)
+        s.records() as f64 / secs.max(1e-9),
+        s.write_elapsed.as_secs_f64()
     );
     if let Some(r) = &s.rejects_report {
         println!("rejects: {}", r.display());

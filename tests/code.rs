@@ -783,6 +783,12 @@ proptest! {
     }
 
     #[test]
+    fn reads_as_stamp_agrees_with_parse(s in "(\\]d2|\\(|https?://h/|01|[0-9]{8,14}| )?[ -~\u{1d}]{0,30}") {
+        let parsed_as_itself = matches!(code::parse(&s), Ok(Scan::Stamp(st)) if st.candidates[0] == s);
+        prop_assert_eq!(code::reads_as_stamp(&s), parsed_as_itself, "{:?}", s);
+    }
+
+    #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,600}") {
         let _ = code::parse(&s);
     }

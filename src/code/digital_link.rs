@@ -35,6 +35,11 @@ fn split_url(code: &str) -> Option<Url<'_>> {
     Some(Url { path, query })
 }
 
+/// Whether `code` is an http(s) URL.
+pub fn is_url(code: &str) -> bool {
+    split_url(code).is_some()
+}
+
 fn segments(path: &str) -> Vec<&str> {
     let mut segs: Vec<&str> = path.split('/').skip(1).collect();
     if segs.last() == Some(&"") {

@@ -7,19 +7,29 @@ use super::{CodeError, GS, GS1_SYMBOLOGY_IDS, push_ai};
 /// Parses `code` as an element string when it has the shape of one (SPEC 3.2);
 /// `Ok(None)` when it does not.
 pub fn parse(code: &str) -> Result<Option<Vec<(String, String)>>, CodeError> {
+    if !has_shape(code) {
+        return Ok(None);
+    }
     if code.starts_with('(') {
         return human_readable(code).map(Some);
     }
-    if let Some(id) = GS1_SYMBOLOGY_IDS.iter().find(|id| code.starts_with(**id)) {
-        return raw(code, id.len()).map(Some);
-    }
+    let start = GS1_SYMBOLOGY_IDS
+        .iter()
+        .find(|id| code.starts_with(**id))
+        .map_or(0, |id| id.len());
+    raw(code, start).map(Some)
+}
+
+/// Whether `code` has the shape of an element string: it starts with `(` or a
+/// GS1 symbology identifier, holds a GS, or starts with AI 01 and 14 digits.
+pub fn has_shape(code: &str) -> bool {
     let b = code.as_bytes();
     let starts_with_gtin =
         b.len() >= 16 && b.starts_with(b"01") && b[2..16].iter().all(u8::is_ascii_digit);
-    if b.contains(&GS) || starts_with_gtin {
-        return raw(code, 0).map(Some);
-    }
-    Ok(None)
+    code.starts_with('(')
+        || GS1_SYMBOLOGY_IDS.iter().any(|id| code.starts_with(*id))
+        || b.contains(&GS)
+        || starts_with_gtin
 }
 
 /// `(AI)value(AI)value…`. A value runs to the next `(` that opens a group of

@@ -235,8 +235,7 @@ pub fn parse(raw: &str) -> Result<Scan, CodeError> {
     if code.is_empty() {
         return Err(CodeError::Empty);
     }
-    let b = code.as_bytes();
-    if matches!(b.len(), 8 | 12 | 13 | 14) && b.iter().all(u8::is_ascii_digit) {
+    if has_gtin_shape(code) {
         let gtin = Gtin::parse(code)?;
         return Ok(Scan::Gs1(Gs1Code {
             form: Form::Gtin,
@@ -262,6 +261,31 @@ pub fn parse(raw: &str) -> Result<Scan, CodeError> {
     candidates.push(code.to_owned());
     candidates.dedup();
     Ok(Scan::Stamp(StampCode { candidates }))
+}
+
+/// 8, 12, 13 or 14 digits: the first form `parse` tries.
+fn has_gtin_shape(code: &str) -> bool {
+    let b = code.as_bytes();
+    matches!(b.len(), 8 | 12 | 13 | 14) && b.iter().all(u8::is_ascii_digit)
+}
+
+/// Whether scanning `s` looks up the stamp `s` itself, first: the test every
+/// stamp of a snapshot must pass. It checks the shapes `parse` tries, in the
+/// same order, without building anything (a URL, rare as a stamp, is parsed).
+pub fn reads_as_stamp(s: &str) -> bool {
+    let trimmed = s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n');
+    if s.is_empty()
+        || s.len() > MAX_CODE_LEN
+        || trimmed != s
+        || has_gtin_shape(s)
+        || element::has_shape(s)
+    {
+        return false;
+    }
+    if digital_link::is_url(s) {
+        return matches!(parse(s), Ok(Scan::Stamp(stamp)) if stamp.candidates[0] == s);
+    }
+    true
 }
 
 /// Adds (ai, value) to `ais` unless the same pair is there already; the same AI

@@ -54,14 +54,22 @@ pub struct Batch {
     pub json: String,
 }
 
-/// A valid item line.
+/// A valid item line, borrowing from the line where it can (items are the
+/// bulk of a snapshot: no allocation per item on the common path).
 #[derive(Clone, Debug)]
-pub struct Item {
+pub struct Item<'a> {
     pub gtin: Gtin,
-    pub serial: String,
-    pub lot: Option<String>,
-    pub stamp: Option<String>,
+    pub serial: Cow<'a, str>,
+    pub lot: Option<Cow<'a, str>>,
+    pub stamp: Option<Cow<'a, str>>,
     pub void: bool,
+}
+
+impl Item<'_> {
+    /// The key a rejects report gives an item: GTIN-14 and serial.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.gtin, self.serial)
+    }
 }
 
 /// Why a line is rejected: the `reason` of the rejects report.
@@ -112,7 +120,7 @@ type Result<T> = std::result::Result<T, Rejection>;
 
 /// Reads a product line.
 pub fn product(line: &[u8]) -> Result<Product> {
-    let mut obj = object(line)?;
+    let obj = object(line)?;
     let key = obj.get("gtin").and_then(Value::as_str).map(str::to_owned);
     let f = Fields { key: key.clone() };
     let gtin = f.gtin(&obj)?;
@@ -185,18 +193,18 @@ pub fn product(line: &[u8]) -> Result<Product> {
         .get("recall_notice")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    obj.insert("gtin".into(), Value::String(gtin.to_string()));
+    let json = render(line, obj, gtin);
     Ok(Product {
         gtin,
         status,
         recall_notice,
-        json: Value::Object(obj).to_string(),
+        json,
     })
 }
 
 /// Reads a batch line.
 pub fn batch(line: &[u8]) -> Result<Batch> {
-    let mut obj = object(line)?;
+    let obj = object(line)?;
     let gtin_text = obj.get("gtin").and_then(Value::as_str).unwrap_or("");
     let lot_text = obj.get("lot").and_then(Value::as_str);
     let key = lot_text
@@ -243,15 +251,32 @@ pub fn batch(line: &[u8]) -> Result<Batch> {
     }
     let status = f.status(&obj)?;
     let recall_notice = f.optional_str(&obj, "recall_notice")?.map(str::to_owned);
-    obj.insert("gtin".into(), Value::String(gtin.to_string()));
+    let json = render(line, obj, gtin);
     Ok(Batch {
         gtin,
         lot,
         status,
         recall_notice,
         expiry,
-        json: Value::Object(obj).to_string(),
+        json,
     })
+}
+
+/// The record as the JSON a lookup returns: every field as exported, the GTIN
+/// in 14 digits, text as UTF-8. A line with no escapes whose GTIN is already
+/// in 14 digits is that JSON as it stands, and is kept byte for byte (which
+/// also spares re-serialising it); any other is rewritten from its parse.
+fn render(line: &[u8], mut obj: Map<String, Value>, gtin: Gtin) -> String {
+    let normalised = gtin.to_string();
+    if !line.contains(&b'\\')
+        && obj.get("gtin").and_then(Value::as_str) == Some(normalised.as_str())
+    {
+        if let Ok(text) = std::str::from_utf8(line) {
+            return text.trim().to_owned();
+        }
+    }
+    obj.insert("gtin".into(), Value::String(normalised));
+    Value::Object(obj).to_string()
 }
 
 /// The fields an item line may have, and no others.
@@ -272,7 +297,7 @@ struct ItemLine<'a> {
 
 /// Reads an item line. Items are the bulk of a snapshot, so this path decodes
 /// straight into a typed struct instead of a generic JSON value.
-pub fn item(line: &[u8]) -> Result<Item> {
+pub fn item(line: &[u8]) -> Result<Item<'_>> {
     let parsed: ItemLine = serde_json::from_slice(line).map_err(|e| {
         let msg = e.to_string();
         let reason = if e.is_syntax() || e.is_eof() {
@@ -286,8 +311,14 @@ pub fn item(line: &[u8]) -> Result<Item> {
         };
         Rejection::new(reason, item_key_fallback(line), msg)
     })?;
-    let key = Some(format!("{}/{}", parsed.gtin, parsed.serial));
-    let invalid = |detail: String| Rejection::new(Reason::InvalidField, key.clone(), detail);
+    // The key is only written out for a rejected line.
+    let invalid = |detail: String| {
+        Rejection::new(
+            Reason::InvalidField,
+            Some(format!("{}/{}", parsed.gtin, parsed.serial)),
+            detail,
+        )
+    };
     let gtin = Gtin::parse(&parsed.gtin).map_err(|e| invalid(format!("\"gtin\": {e}")))?;
     check_gs1_text(&parsed.serial).map_err(|e| invalid(format!("\"serial\": {e}")))?;
     if let Some(lot) = &parsed.lot {
@@ -307,9 +338,9 @@ pub fn item(line: &[u8]) -> Result<Item> {
     };
     Ok(Item {
         gtin,
-        serial: parsed.serial.into_owned(),
-        lot: parsed.lot.map(Cow::into_owned),
-        stamp: parsed.stamp.map(Cow::into_owned),
+        serial: parsed.serial,
+        lot: parsed.lot,
+        stamp: parsed.stamp,
         void,
     })
 }
@@ -490,14 +521,12 @@ pub fn check_stamp(s: &str) -> std::result::Result<(), String> {
     if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(format!("character {c:?} is not printable ASCII"));
     }
-    match crate::code::parse(s) {
-        Ok(crate::code::Scan::Stamp(stamp)) if stamp.candidates.first().is_some_and(|c| c == s) => {
-            Ok(())
-        }
-        _ => Err(format!(
+    if !crate::code::reads_as_stamp(s) {
+        return Err(format!(
             "{s:?} reads as a GS1 code or URL when scanned, so no scan could find it as a stamp"
-        )),
+        ));
     }
+    Ok(())
 }
 
 /// A GLN: 13 digits with a valid GS1 check digit.
