@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use tracescan::build::{self, Options};
@@ -78,7 +78,13 @@ enum Command {
         codes: Vec<String>,
     },
     /// Print an index's header and verify its checksum.
-    Inspect { index: PathBuf },
+    Inspect {
+        index: PathBuf,
+        /// After verifying, time this many lookups of random items and of
+        /// unknown GTINs (the first lookups after an open).
+        #[arg(long, default_value_t = 0)]
+        sample: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,39 +152,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::from(worst))
         }
-        Command::Inspect { index } => {
-            let opened = Index::open(&index);
-            let bytes =
-                std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
-            let header = tracescan::index::format::Header::decode(&bytes)
-                .with_context(|| index.display().to_string())?;
-            println!("file:           {}", index.display());
-            println!("format version: {}", header.version);
-            println!("snapshot:       {}", header.snapshot_id);
-            println!(
-                "built at:       {}",
-                tracescan::date::rfc3339_utc(header.built_at)
-            );
-            println!("products:       {}", header.products);
-            println!("batches:        {}", header.batches);
-            println!("items:          {}", header.items);
-            println!(
-                "payload:        {} bytes, xxh3 {:016x}",
-                header.payload_len, header.checksum
-            );
-            println!(
-                "longest probe:  products {}, batches {}, items {}, stamps {}",
-                header.max_probe[0], header.max_probe[1], header.max_probe[2], header.max_probe[3]
-            );
-            match opened {
-                Ok(_) => {
-                    println!("verify:         ok (checksum, archive and references)");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => bail!("verify failed: {e}"),
-            }
-        }
+        Command::Inspect { index, sample } => inspect(&index, sample),
     }
+}
+
+/// Prints the header (read alone, without loading the file), then opens and
+/// verifies the index, timing it; with `sample`, times that many lookups of
+/// random items and of unknown GTINs, the first after the open.
+fn inspect(path: &Path, sample: usize) -> Result<ExitCode> {
+    use tracescan::index::format::{HEADER_LEN, Header};
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, HEADER_LEN as u64), &mut head)?;
+    let header = Header::decode(&head).with_context(|| path.display().to_string())?;
+    println!("file:           {}", path.display());
+    println!("format version: {}", header.version);
+    println!("snapshot:       {}", header.snapshot_id);
+    println!("built at:       {}", tracescan::date::rfc3339_utc(header.built_at));
+    println!("products:       {}", header.products);
+    println!("batches:        {}", header.batches);
+    println!("items:          {}", header.items);
+    println!("payload:        {} bytes (entries and tables)", header.payload_len);
+    println!("blob:           {} bytes (pre-rendered JSON)", header.blob_len);
+    println!("checksum:       xxh3 {:016x}", header.checksum);
+    let p = header.max_probe;
+    println!("longest probe:  products {}, batches {}, items {}, stamps {}", p[0], p[1], p[2], p[3]);
+    let started = std::time::Instant::now();
+    let index = Index::open(path).map_err(|e| anyhow::anyhow!("verify failed: {e}"))?;
+    println!("verify:         ok (checksum, archive and references) in {:.2} s", started.elapsed().as_secs_f64());
+    if sample > 0 && header.items > 0 {
+        let (hits, misses) = sample_lookups(&index, sample);
+        println!("first {sample} item lookups after open (GTIN + serial): {hits}");
+        println!("first {sample} unknown-GTIN lookups:                    {misses}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times `n` lookups of random items and `n` of unknown GTINs.
+fn sample_lookups(index: &Index, n: usize) -> (String, String) {
+    use std::time::Instant;
+    let items = index.header().items as usize;
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut hits = Vec::with_capacity(n);
+    for _ in 0..n {
+        let item = index.item_at((next() % items as u64) as usize);
+        let (product, _) = index.parents(&item);
+        let (gtin, serial) = (product.gtin(), item.serial().to_owned());
+        let t = Instant::now();
+        let found = index.product(gtin).and_then(|p| index.item(&p, &serial)).is_some();
+        hits.push(t.elapsed());
+        assert!(found, "a sampled item must be found");
+    }
+    let mut misses = Vec::with_capacity(n);
+    for _ in 0..n {
+        // 894 is another country's prefix: never in a Vietnamese snapshot.
+        let digits = format!("894{:09}", next() % 1_000_000_000);
+        let gtin = tracescan::code::Gtin::parse(&format!("{digits}{}", tracescan::code::gs1_check_digit(digits.as_bytes())))
+            .expect("valid by construction");
+        let t = Instant::now();
+        std::hint::black_box(index.product(gtin).is_some());
+        misses.push(t.elapsed());
+    }
+    (percentiles(&mut hits), percentiles(&mut misses))
+}
+
+fn percentiles(v: &mut [std::time::Duration]) -> String {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_nanos();
+    format!("p50 {} ns, p90 {} ns, p99 {} ns, max {} ns", at(0.5), at(0.9), at(0.99), v[v.len() - 1].as_nanos())
 }
 
 fn print_summary(s: &build::Summary) {

@@ -182,7 +182,8 @@ impl<D: AsRef<[u8]>> Index<D> {
         }
     }
 
-    fn item_at(&self, id: usize) -> ItemRef<'_> {
+    /// Item number `id` (0 to `header().items - 1`).
+    pub fn item_at(&self, id: usize) -> ItemRef<'_> {
         let p = self.payload();
         let entry = &p.items[id];
         ItemRef {
