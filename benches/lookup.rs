@@ -173,9 +173,65 @@ fn lookups(c: &mut Criterion) {
     g.finish();
 }
 
+/// Lookups in an index file named by `TRACESCAN_BENCH_INDEX` (for example
+/// one built by `loadtest/scale.sh`), warm: items sampled from the index
+/// itself, and unknown GTINs. Beside a `HashMap` of all its items when there
+/// are at most 20 million (more would not fit beside the mapped index).
+fn file_lookups(c: &mut Criterion) {
+    let Ok(path) = std::env::var("TRACESCAN_BENCH_INDEX") else {
+        return;
+    };
+    let index = Index::open(std::path::Path::new(&path)).unwrap();
+    let items = index.header().items as usize;
+    let name = format!("file_{}M", items / 1_000_000);
+    let keys: Vec<(Gtin, String)> = scattered(1 << 16)
+        .into_iter()
+        .map(|k| {
+            let item = index.item_at(k * 7919 % items);
+            (index.parents(&item).0.gtin(), item.serial().to_owned())
+        })
+        .collect();
+    let misses: Vec<Gtin> = (0..1u64 << 16).map(|n| gtin(N * 1000 + n)).collect();
+    let mut g = c.benchmark_group(&name);
+    let mut i = 0;
+    g.bench_function("index_item_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let (gtin, serial) = &keys[i];
+            let p = index.product(*gtin).unwrap();
+            black_box(index.item(&p, serial).map(|it| it.serial().len()))
+        })
+    });
+    g.bench_function("index_product_miss", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            black_box(index.product(misses[i]).is_some())
+        })
+    });
+    if items <= 20_000_000 {
+        let mut map: HashMap<(u64, String), (u32, bool)> = HashMap::with_capacity(items);
+        for k in 0..items {
+            let item = index.item_at(k);
+            let product = index.parents(&item).0;
+            map.insert(
+                (product.gtin().as_u64(), item.serial().to_owned()),
+                (product.id(), item.is_void()),
+            );
+        }
+        g.bench_function("hashmap_item_hit", |b| {
+            b.iter(|| {
+                i = (i + 1) & 0xFFFF;
+                let (gtin, serial) = &keys[i];
+                black_box(map.get(&(gtin.as_u64(), serial.clone())).map(|v| v.0))
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50).measurement_time(std::time::Duration::from_secs(3));
-    targets = lookups
+    targets = lookups, file_lookups
 }
 criterion_main!(benches);

@@ -7,10 +7,12 @@
 //! to a JSON Lines report as they are found. If there are more than
 //! `max_rejects`, or a file is truncated, no index is written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
@@ -344,6 +346,11 @@ impl Collector {
         let _ = self.stamp_keys.try_reserve(n(2), unused);
     }
 
+    /// Reads one file on every core: a splitter thread decompresses and cuts
+    /// it into numbered chunks of lines, parser threads judge each line on its
+    /// own (the costly part), and this thread applies the chunks strictly in
+    /// order (duplicates, references, spilling), so the result is the same as
+    /// a single thread's. Channels are bounded, so memory stays flat.
     fn read_file(
         &mut self,
         kind: Kind,
@@ -351,7 +358,6 @@ impl Collector {
         rejects: &mut RejectLog,
         progress: bool,
     ) -> Result<FileCount, BuildError> {
-        let mut reader = LineReader::open(path)?;
         let file = kind.file_name();
         let started = Instant::now();
         let mut count = FileCount {
@@ -364,47 +370,86 @@ impl Collector {
         };
         let show = progress && io::stderr().is_terminal();
         let mut last_shown = Instant::now();
-        while let Some(line) = reader.next_line()? {
-            count.read += 1;
-            let outcome = match kind {
-                Kind::Products => self.product(line.bytes, line.number),
-                Kind::Batches => self.batch(line.bytes, line.number),
-                Kind::Items => self.item(line.bytes, line.number),
-            };
-            match outcome {
-                Ok(()) => count.indexed += 1,
-                Err(Refusal::Spill(e)) => return Err(BuildError::Spill(e)),
-                Err(Refusal::Line(r)) if !line.terminated && r.reason == Reason::InvalidJson => {
-                    return Err(SnapshotError::Truncated {
-                        path: path.to_owned(),
-                        detail: format!(
-                            "the last line ({}) has no newline and does not parse: {}",
-                            line.number, r.detail
-                        ),
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        std::thread::scope(|scope| -> Result<(), BuildError> {
+            let (raw_tx, raw_rx) = sync_channel::<RawChunk>(2 * workers);
+            let (done_tx, done_rx) =
+                sync_channel::<Result<(u64, Vec<ParsedLine>), SnapshotError>>(2 * workers);
+            // Only the parsers hold the raw receiver: when the last of them
+            // stops (the build failed), the splitter's sends fail and it stops.
+            let raw_rx = Arc::new(Mutex::new(raw_rx));
+            for _ in 0..workers {
+                let (raw_rx, done_tx) = (raw_rx.clone(), done_tx.clone());
+                scope.spawn(move || parse_chunks(kind, &raw_rx, &done_tx));
+            }
+            drop(raw_rx);
+            let split_errors = done_tx.clone();
+            scope.spawn(move || split_file(path, &raw_tx, &split_errors));
+            drop(done_tx);
+            let mut next = 0u64;
+            let mut waiting: BTreeMap<u64, Vec<ParsedLine>> = BTreeMap::new();
+            for message in done_rx {
+                let (seq, lines) = message?;
+                waiting.insert(seq, lines);
+                while let Some(chunk) = waiting.remove(&next) {
+                    next += 1;
+                    for line in chunk {
+                        count.read += 1;
+                        match self.apply(line.parsed, line.number) {
+                            Ok(()) => count.indexed += 1,
+                            Err(Refusal::Spill(e)) => return Err(BuildError::Spill(e)),
+                            Err(Refusal::Line(r))
+                                if !line.terminated && r.reason == Reason::InvalidJson =>
+                            {
+                                return Err(SnapshotError::Truncated {
+                                    path: path.to_owned(),
+                                    detail: format!(
+                                        "the last line ({}) has no newline and does not parse: {}",
+                                        line.number, r.detail
+                                    ),
+                                }
+                                .into());
+                            }
+                            Err(Refusal::Line(r)) => {
+                                count.rejected += 1;
+                                rejects.add(file, line.number, &r)?;
+                            }
+                        }
                     }
-                    .into());
                 }
-                Err(Refusal::Line(r)) => {
-                    count.rejected += 1;
-                    rejects.add(file, line.number, &r)?;
+                if show && last_shown.elapsed() > Duration::from_millis(200) {
+                    last_shown = Instant::now();
+                    eprint!(
+                        "\r{file}: {} lines read, {} rejected ",
+                        count.read, count.rejected
+                    );
                 }
             }
-            if show
-                && count.read.is_multiple_of(65_536)
-                && last_shown.elapsed() > Duration::from_millis(200)
-            {
-                last_shown = Instant::now();
-                eprint!(
-                    "\r{file}: {} lines read, {} rejected ",
-                    count.read, count.rejected
-                );
-            }
-        }
+            Ok(())
+        })?;
         if show {
             eprint!("\r\x1b[2K");
         }
         count.elapsed = started.elapsed();
         Ok(count)
+    }
+
+    fn apply(&mut self, parsed: Parsed, line: u64) -> Result<(), Refusal> {
+        match parsed {
+            Parsed::Product(Ok(p)) => self.product(p, line),
+            Parsed::Product(Err((r, gtin))) => {
+                // Remember the GTIN so that its batches and items can say why
+                // they have no product.
+                if let Some(g) = gtin {
+                    self.rejected_products.entry(g).or_insert(line);
+                }
+                Err(r.into())
+            }
+            Parsed::Batch(b) => self.batch(b?, line),
+            Parsed::Item(it) => self.item(it?, line),
+        }
     }
 
     fn spill(&mut self, json: &str) -> Result<Span, Refusal> {
@@ -416,21 +461,7 @@ impl Collector {
         Ok(span)
     }
 
-    fn product(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
-        let p = match record::product(bytes) {
-            Ok(p) => p,
-            Err(r) => {
-                // Remember the GTIN so that its batches and items can say why
-                // they have no product.
-                let gtin = serde_json::from_slice::<serde_json::Value>(bytes)
-                    .ok()
-                    .and_then(|v| v.get("gtin")?.as_str().and_then(|g| Gtin::parse(g).ok()));
-                if let Some(g) = gtin {
-                    self.rejected_products.entry(g.as_u64()).or_insert(line);
-                }
-                return Err(r.into());
-            }
-        };
+    fn product(&mut self, p: record::Product, line: u64) -> Result<(), Refusal> {
         let gtin = p.gtin.as_u64();
         let hash = product_hash(gtin);
         let products = &self.payload.products;
@@ -502,8 +533,7 @@ impl Collector {
             .copied()
     }
 
-    fn batch(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
-        let b = record::batch(bytes)?;
+    fn batch(&mut self, b: record::Batch, line: u64) -> Result<(), Refusal> {
         let key = || format!("{}/{}", b.gtin, b.lot);
         let product = self.product_of(b.gtin, key, "batch")?;
         if let Some(first) = self.batch_of(product, &b.lot) {
@@ -538,8 +568,7 @@ impl Collector {
         Ok(())
     }
 
-    fn item(&mut self, bytes: &[u8], line: u64) -> Result<(), Refusal> {
-        let it = record::item(bytes)?;
+    fn item(&mut self, it: record::Item<'static>, line: u64) -> Result<(), Refusal> {
         let product = self.product_of(it.gtin, || it.key(), "item")?;
         let batch = match &it.lot {
             None => NO_BATCH,
@@ -626,6 +655,127 @@ impl Collector {
             self.stamp_keys.insert_unique(stamp_hash, id, rehash_stamp);
         }
         Ok(())
+    }
+}
+
+/// A line judged on its own by the parser thread.
+struct ParsedLine {
+    number: u64,
+    /// False only for a last line with no newline after it.
+    terminated: bool,
+    parsed: Parsed,
+}
+
+enum Parsed {
+    /// A rejected product carries its GTIN when one could be read.
+    Product(Result<record::Product, (Rejection, Option<u64>)>),
+    Batch(Result<record::Batch, Rejection>),
+    Item(Result<record::Item<'static>, Rejection>),
+}
+
+/// Lines in a chunk.
+const CHUNK: usize = 4096;
+
+/// Raw lines from the splitter, numbered so the chunks can be put back in order.
+struct RawChunk {
+    seq: u64,
+    bytes: Vec<u8>,
+    /// Per line: where it ends in `bytes`, its line number, whether a newline
+    /// ended it.
+    lines: Vec<(usize, u64, bool)>,
+}
+
+/// The splitter thread: streams `path` and cuts it into raw chunks. A read
+/// error goes straight to the collector.
+fn split_file(
+    path: &Path,
+    raw: &SyncSender<RawChunk>,
+    errors: &SyncSender<Result<(u64, Vec<ParsedLine>), SnapshotError>>,
+) {
+    let mut reader = match LineReader::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = errors.send(Err(e));
+            return;
+        }
+    };
+    let mut seq = 0;
+    let mut chunk = RawChunk {
+        seq,
+        bytes: Vec::with_capacity(CHUNK * 128),
+        lines: Vec::with_capacity(CHUNK),
+    };
+    loop {
+        match reader.next_line() {
+            Ok(Some(line)) => {
+                chunk.bytes.extend_from_slice(line.bytes);
+                chunk
+                    .lines
+                    .push((chunk.bytes.len(), line.number, line.terminated));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = errors.send(Err(e));
+                return;
+            }
+        }
+        if chunk.lines.len() == CHUNK {
+            seq += 1;
+            let next = RawChunk {
+                seq,
+                bytes: Vec::with_capacity(chunk.bytes.capacity()),
+                lines: Vec::with_capacity(CHUNK),
+            };
+            if raw.send(std::mem::replace(&mut chunk, next)).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = raw.send(chunk);
+}
+
+/// A parser thread: judges the lines of raw chunks until there are no more.
+fn parse_chunks(
+    kind: Kind,
+    raw: &Mutex<Receiver<RawChunk>>,
+    done: &SyncSender<Result<(u64, Vec<ParsedLine>), SnapshotError>>,
+) {
+    loop {
+        let received = raw
+            .lock()
+            .map_err(|_| ())
+            .and_then(|rx| rx.recv().map_err(|_| ()));
+        let Ok(chunk) = received else { return };
+        let mut start = 0;
+        let parsed = chunk
+            .lines
+            .iter()
+            .map(|&(end, number, terminated)| {
+                let bytes = &chunk.bytes[start..end];
+                start = end;
+                ParsedLine {
+                    number,
+                    terminated,
+                    parsed: parse_line(kind, bytes),
+                }
+            })
+            .collect();
+        if done.send(Ok((chunk.seq, parsed))).is_err() {
+            return;
+        }
+    }
+}
+
+fn parse_line(kind: Kind, bytes: &[u8]) -> Parsed {
+    match kind {
+        Kind::Products => Parsed::Product(record::product(bytes).map_err(|r| {
+            let gtin = serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .and_then(|v| v.get("gtin")?.as_str().and_then(|g| Gtin::parse(g).ok()));
+            (r, gtin.map(Gtin::as_u64))
+        })),
+        Kind::Batches => Parsed::Batch(record::batch(bytes)),
+        Kind::Items => Parsed::Item(record::item(bytes).map(record::Item::into_owned)),
     }
 }
 

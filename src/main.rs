@@ -168,18 +168,33 @@ fn inspect(path: &Path, sample: usize) -> Result<ExitCode> {
     println!("file:           {}", path.display());
     println!("format version: {}", header.version);
     println!("snapshot:       {}", header.snapshot_id);
-    println!("built at:       {}", tracescan::date::rfc3339_utc(header.built_at));
+    println!(
+        "built at:       {}",
+        tracescan::date::rfc3339_utc(header.built_at)
+    );
     println!("products:       {}", header.products);
     println!("batches:        {}", header.batches);
     println!("items:          {}", header.items);
-    println!("payload:        {} bytes (entries and tables)", header.payload_len);
-    println!("blob:           {} bytes (pre-rendered JSON)", header.blob_len);
+    println!(
+        "payload:        {} bytes (entries and tables)",
+        header.payload_len
+    );
+    println!(
+        "blob:           {} bytes (pre-rendered JSON)",
+        header.blob_len
+    );
     println!("checksum:       xxh3 {:016x}", header.checksum);
     let p = header.max_probe;
-    println!("longest probe:  products {}, batches {}, items {}, stamps {}", p[0], p[1], p[2], p[3]);
+    println!(
+        "longest probe:  products {}, batches {}, items {}, stamps {}",
+        p[0], p[1], p[2], p[3]
+    );
     let started = std::time::Instant::now();
     let index = Index::open(path).map_err(|e| anyhow::anyhow!("verify failed: {e}"))?;
-    println!("verify:         ok (checksum, archive and references) in {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "verify:         ok (checksum, archive and references) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     if sample > 0 && header.items > 0 {
         let (hits, misses) = sample_lookups(&index, sample);
         println!("first {sample} item lookups after open (GTIN + serial): {hits}");
@@ -205,7 +220,10 @@ fn sample_lookups(index: &Index, n: usize) -> (String, String) {
         let (product, _) = index.parents(&item);
         let (gtin, serial) = (product.gtin(), item.serial().to_owned());
         let t = Instant::now();
-        let found = index.product(gtin).and_then(|p| index.item(&p, &serial)).is_some();
+        let found = index
+            .product(gtin)
+            .and_then(|p| index.item(&p, &serial))
+            .is_some();
         hits.push(t.elapsed());
         assert!(found, "a sampled item must be found");
     }
@@ -213,8 +231,11 @@ fn sample_lookups(index: &Index, n: usize) -> (String, String) {
     for _ in 0..n {
         // 894 is another country's prefix: never in a Vietnamese snapshot.
         let digits = format!("894{:09}", next() % 1_000_000_000);
-        let gtin = tracescan::code::Gtin::parse(&format!("{digits}{}", tracescan::code::gs1_check_digit(digits.as_bytes())))
-            .expect("valid by construction");
+        let gtin = tracescan::code::Gtin::parse(&format!(
+            "{digits}{}",
+            tracescan::code::gs1_check_digit(digits.as_bytes())
+        ))
+        .expect("valid by construction");
         let t = Instant::now();
         std::hint::black_box(index.product(gtin).is_some());
         misses.push(t.elapsed());
@@ -225,7 +246,13 @@ fn sample_lookups(index: &Index, n: usize) -> (String, String) {
 fn percentiles(v: &mut [std::time::Duration]) -> String {
     v.sort();
     let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_nanos();
-    format!("p50 {} ns, p90 {} ns, p99 {} ns, max {} ns", at(0.5), at(0.9), at(0.99), v[v.len() - 1].as_nanos())
+    format!(
+        "p50 {} ns, p90 {} ns, p99 {} ns, max {} ns",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        v[v.len() - 1].as_nanos()
+    )
 }
 
 fn print_summary(s: &build::Summary) {
