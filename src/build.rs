@@ -582,8 +582,7 @@ impl Collector {
         };
         let p = &self.payload;
         let gtin = it.gtin.as_u64();
-        let item_hash = |serial: &[u8]| key_hash(SEED, Table::Items, gtin, serial);
-        let hash = item_hash(it.serial.as_bytes());
+        let hash = key_hash(SEED, Table::Items, gtin, it.serial.as_bytes());
         let same_item = |&i: &u32| {
             let e = &p.items[i as usize];
             e.product == product && item_parts(&p.item_bytes, e).0 == it.serial.as_bytes()

@@ -144,43 +144,20 @@ fn status_warnings(found: &mut Found<'_>, scanned_expiry: Option<Date>, today: D
             found.warnings.push(Warning { code, message });
         }
     };
-    let notice = |n: Option<&str>| n.map(|n| format!(" {n}")).unwrap_or_default();
-    match found.product.status() {
-        Status::Recalled => add(
-            "recalled",
-            format!(
-                "This product has been recalled.{}",
-                notice(found.product.recall_notice())
-            ),
-        ),
-        Status::Withdrawn => add(
-            "withdrawn",
-            format!(
-                "This product has been withdrawn from sale.{}",
-                notice(found.product.recall_notice())
-            ),
-        ),
-        Status::Active => {}
+    if let Some((code, message)) = status_warning(
+        found.product.status(),
+        "This product",
+        found.product.recall_notice(),
+    ) {
+        add(code, message);
     }
     if let Some(batch) = &found.batch {
-        match batch.status() {
-            Status::Recalled => add(
-                "recalled",
-                format!(
-                    "Lot {} has been recalled.{}",
-                    batch.lot(),
-                    notice(batch.recall_notice())
-                ),
-            ),
-            Status::Withdrawn => add(
-                "withdrawn",
-                format!(
-                    "Lot {} has been withdrawn from sale.{}",
-                    batch.lot(),
-                    notice(batch.recall_notice())
-                ),
-            ),
-            Status::Active => {}
+        if let Some((code, message)) = status_warning(
+            batch.status(),
+            &format!("Lot {}", batch.lot()),
+            batch.recall_notice(),
+        ) {
+            add(code, message);
         }
     }
     if found.item.is_some_and(|i| i.is_void()) {
@@ -210,5 +187,22 @@ fn status_warnings(found: &mut Found<'_>, scanned_expiry: Option<Date>, today: D
             "expired",
             format!("Expired on {date} (expiry date {how}{lot})."),
         );
+    }
+}
+
+/// The warning a recalled or withdrawn product or batch gives, with its notice.
+fn status_warning(
+    status: Status,
+    subject: &str,
+    notice: Option<&str>,
+) -> Option<(&'static str, String)> {
+    let notice = notice.map(|n| format!(" {n}")).unwrap_or_default();
+    match status {
+        Status::Recalled => Some(("recalled", format!("{subject} has been recalled.{notice}"))),
+        Status::Withdrawn => Some((
+            "withdrawn",
+            format!("{subject} has been withdrawn from sale.{notice}"),
+        )),
+        Status::Active => None,
     }
 }

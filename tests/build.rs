@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use common::{copy_snapshot, data, index_bytes, index_of};
+use common::{copy_snapshot, data, index_bytes, index_of, report_lines};
 use tracescan::build::{self, BuildError, Options};
 use tracescan::code::Gtin;
 use tracescan::snapshot::SnapshotError;
@@ -16,22 +16,6 @@ fn options(max_rejects: u64) -> Options {
         max_rejects,
         ..Options::default()
     }
-}
-
-/// (file, line, reason) of each line of a rejects report.
-fn report(path: &Path) -> Vec<(String, u64, String)> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["file"].as_str().unwrap().to_owned(),
-                v["line"].as_u64().unwrap(),
-                v["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -74,7 +58,10 @@ fn rejects_report_names_exactly_the_bad_lines() {
     .iter()
     .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
     .collect();
-    assert_eq!(report(summary.rejects_report.as_ref().unwrap()), expected);
+    assert_eq!(
+        report_lines(summary.rejects_report.as_ref().unwrap()),
+        expected
+    );
     // read = indexed + rejected, per file.
     let counts: Vec<_> = summary
         .files
@@ -120,7 +107,7 @@ fn more_rejects_than_allowed_fails_and_writes_no_index() {
         } => {
             assert_eq!((rejected, max), (30, 29));
             assert_eq!(
-                self::report(&report).len(),
+                report_lines(&report).len(),
                 30,
                 "the report is kept to explain the failure"
             );

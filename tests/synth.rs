@@ -1,7 +1,10 @@
 //! The snapshot generator: deterministic, valid, and every injected defect is
 //! exactly what the build rejects.
 
+mod common;
+
 use std::fs;
+
 use std::path::Path;
 
 use tracescan::build::{self, BuildError, Options};
@@ -20,21 +23,6 @@ fn small(seed: u64, defect_rate: f64) -> Config {
         compression: Compression::None,
         ..Config::default()
     }
-}
-
-fn lines(path: &Path) -> Vec<(String, u64, String)> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["file"].as_str().unwrap().to_owned(),
-                v["line"].as_u64().unwrap(),
-                v["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -59,8 +47,8 @@ fn the_rejects_report_finds_exactly_the_injected_defects() {
         },
     )
     .unwrap();
-    let mut expected = lines(&dir.join("injected-defects.jsonl"));
-    let mut got = lines(summary.rejects_report.as_ref().unwrap());
+    let mut expected = common::report_lines(&dir.join("injected-defects.jsonl"));
+    let mut got = common::report_lines(summary.rejects_report.as_ref().unwrap());
     let order = |f: &str| {
         ["products.jsonl", "batches.jsonl", "items.jsonl"]
             .iter()

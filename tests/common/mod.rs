@@ -40,3 +40,20 @@ pub fn copy_snapshot(from: &Path) -> tempfile::TempDir {
     }
     tmp
 }
+
+/// (file, line, reason) of each line of a rejects report, or of a generator's
+/// list of injected defects (the same shape).
+pub fn report_lines(path: &Path) -> Vec<(String, u64, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["file"].as_str().unwrap().to_owned(),
+                v["line"].as_u64().unwrap(),
+                v["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
