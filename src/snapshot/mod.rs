@@ -229,9 +229,6 @@ impl LineReader {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 
     /// The next line, or `None` at the end of the file.
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>, SnapshotError> {
