@@ -229,7 +229,6 @@ impl LineReader {
         })
     }
 
-
     /// The next line, or `None` at the end of the file.
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>, SnapshotError> {
         self.buf.clear();
