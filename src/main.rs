@@ -399,7 +399,9 @@ fn serve(
         println!("try: curl 'http://{addr}/v1/scan?code=(01)08930002000017(10)L2611(21)S001001'");
         Ok(())
     });
-    let server = std::thread::spawn(move || server::run(listeners, state, stopped));
+    let server = std::thread::spawn(move || {
+        server::run(listeners, state, server::Config::default(), stopped)
+    });
     loader
         .join()
         .map_err(|_| anyhow::anyhow!("the index loader panicked"))??;

@@ -37,8 +37,6 @@ pub const MAX_HEADER_SECTION: usize = 16 * 1024;
 /// not hyper, judge the request line and headers; a head beyond this is refused
 /// by hyper itself with 431.
 const MAX_HEAD_BUFFER: usize = 64 * 1024;
-/// A client that has not sent a whole head by then is disconnected.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// More headers than this is refused by hyper (431).
 const MAX_HEADERS: usize = 64;
 
@@ -86,6 +84,22 @@ impl State {
     }
 }
 
+/// How the server treats connections.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// A client that has not sent a whole request head by then is
+    /// disconnected (slow-loris protection).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Binds `threads` listeners on `addr` with `SO_REUSEPORT`, a backlog of 4096
 /// and `TCP_NODELAY` inherited by accepted sockets. With port 0 the first
 /// listener picks the port and the others join it.
@@ -118,19 +132,20 @@ pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<Vec<TcpListener>> {
 pub fn run(
     listeners: Vec<TcpListener>,
     state: Arc<State>,
+    config: Config,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let workers: Vec<_> = listeners
         .into_iter()
         .enumerate()
         .map(|(i, listener)| {
-            let (state, shutdown) = (state.clone(), shutdown.clone());
+            let (state, config, shutdown) = (state.clone(), config.clone(), shutdown.clone());
             std::thread::Builder::new().name(format!("http-{i}")).spawn(
                 move || -> io::Result<()> {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
-                    rt.block_on(worker(listener, state, shutdown))
+                    rt.block_on(worker(listener, state, config, shutdown))
                 },
             )
         })
@@ -145,6 +160,7 @@ pub fn run(
 async fn worker(
     listener: TcpListener,
     state: Arc<State>,
+    config: Config,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -152,7 +168,7 @@ async fn worker(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BUFFER)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);

@@ -31,7 +31,14 @@ impl Server {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let run_state = state.clone();
         let thread = Some(std::thread::spawn(move || {
-            server::run(listeners, run_state, stopped)
+            server::run(
+                listeners,
+                run_state,
+                server::Config {
+                    header_read_timeout: Duration::from_secs(1),
+                },
+                stopped,
+            )
         }));
         Server {
             addr,
@@ -354,4 +361,28 @@ fn keep_alive_serves_many_requests_on_one_connection() {
         assert!(n > 0, "connection closed early");
         got.extend_from_slice(&buf[..n]);
     }
+}
+
+/// hyper's header-read timeout only works with a timer configured: a client
+/// that trickles a request head must be cut off, not held forever.
+#[test]
+fn a_slow_request_head_is_cut_off() {
+    let server = Server::start();
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    // Far longer than the server's 1 s: running into this read timeout means
+    // the server kept the half-sent request open.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = s.read_to_end(&mut buf);
+    assert!(
+        closed.is_ok(),
+        "the server did not close the connection: {closed:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
 }
