@@ -7,4 +7,5 @@ pub mod lookup;
 pub mod response;
 pub mod server;
 pub mod snapshot;
+pub mod swap;
 pub mod synth;

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 use tracescan::build::{self, Options};
 use tracescan::date::Date;
 use tracescan::index::Index;
-use tracescan::server::{self, Loaded, State};
+use tracescan::server::{self, State};
+use tracescan::swap::{Outcome, Reloader};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -53,8 +54,19 @@ enum Command {
         #[arg(long, conflicts_with = "snapshot")]
         index: Option<PathBuf>,
         /// A snapshot directory to build (if needed) and serve.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "index_dir")]
         snapshot: Option<PathBuf>,
+        /// A directory of published indexes: the newest is served, and a newer
+        /// one is swapped in when it appears (checked every --poll-ms, and on
+        /// SIGHUP).
+        #[arg(long, conflicts_with = "index")]
+        index_dir: Option<PathBuf>,
+        /// With --index-dir: how many published indexes to keep on disk.
+        #[arg(long, default_value_t = 3)]
+        keep: usize,
+        /// With --index-dir: how often to look for a new index, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -123,10 +135,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve {
             index,
             snapshot,
+            index_dir,
+            keep,
+            poll_ms,
             listen,
             threads,
             utc_offset,
-        } => serve(index, snapshot, listen, threads, utc_offset),
+        } => {
+            let source = match index_dir {
+                Some(dir) => Source::Dir {
+                    dir,
+                    keep,
+                    poll: std::time::Duration::from_millis(poll_ms.max(10)),
+                },
+                None => Source::File { index, snapshot },
+            };
+            serve(source, listen, threads, utc_offset)
+        }
         Command::Lookup {
             index,
             snapshot,
@@ -351,9 +376,23 @@ fn is_fresh(index: &Path, dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// Where `serve` takes its index from.
+enum Source {
+    /// One index file, given or built from a snapshot.
+    File {
+        index: Option<PathBuf>,
+        snapshot: Option<PathBuf>,
+    },
+    /// The newest index of a directory, swapped as new ones are published.
+    Dir {
+        dir: PathBuf,
+        keep: usize,
+        poll: std::time::Duration,
+    },
+}
+
 fn serve(
-    index: Option<PathBuf>,
-    snapshot: Option<PathBuf>,
+    source: Source,
     listen: SocketAddr,
     threads: Option<usize>,
     utc_offset: i64,
@@ -365,46 +404,69 @@ fn serve(
         server::bind(listen, threads).with_context(|| format!("listening on {listen}"))?;
     let addr = listeners[0].local_addr()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    // Signals are watched on a thread of their own; the workers only see the flag.
+    let (reload, reloads) = std::sync::mpsc::channel::<()>();
+    // Signals are watched on a thread of their own: SIGHUP asks for a reload,
+    // SIGTERM and ctrl-c for a graceful stop. The workers only see the flag.
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("signal runtime");
         rt.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
+                    _ = hup.recv() => { let _ = reload.send(()); }
+                }
             }
         });
         tracing::info!("shutting down: finishing open requests");
         let _ = stop.send(true);
     });
-    // The listeners answer /healthz (and 503 on /readyz) while the index loads.
-    let loader_state = state.clone();
-    let loader = std::thread::spawn(move || -> Result<()> {
-        let (path, _) = resolve_index(index, snapshot)?;
-        let opened = Index::open(&path)?;
-        let loaded = Loaded::new(opened, &path.display().to_string());
-        tracing::info!(
-            "serving index {} ({})",
-            path.display(),
-            loaded.index.header().snapshot_id
-        );
-        loader_state.index.store(Some(Arc::new(loaded)));
+    let announce = move || {
         println!("tracescan listening on http://{addr} with {threads} worker thread(s)");
         println!("try: curl 'http://{addr}/v1/scan?code=(01)08930002000017(10)L2611(21)S001001'");
-        Ok(())
-    });
+    };
+    let server_state = state.clone();
     let server = std::thread::spawn(move || {
-        server::run(listeners, state, server::Config::default(), stopped)
+        server::run(listeners, server_state, server::Config::default(), stopped)
     });
-    loader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the index loader panicked"))??;
+    // The listeners answer /healthz (and 503 on /readyz) while the index loads.
+    match source {
+        Source::File { index, snapshot } => {
+            // A file that cannot be served ends the process with its error.
+            let (path, _) = resolve_index(index, snapshot)?;
+            state.install(Index::open(&path)?, &path);
+            tracing::info!("serving index {}", path.display());
+            announce();
+        }
+        Source::Dir { dir, keep, poll } => {
+            std::thread::spawn(move || {
+                let mut reloader = Reloader::new(state, &dir, keep);
+                let mut announced = false;
+                loop {
+                    match reloader.check() {
+                        Ok(Outcome::Swapped { .. }) if !announced => {
+                            announced = true;
+                            announce();
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("reading {}: {e}", dir.display()),
+                    }
+                    // Woken by SIGHUP, or after the poll interval.
+                    if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
+                        reloads.recv_timeout(poll)
+                    {
+                        std::thread::sleep(poll);
+                    }
+                }
+            });
+        }
+    }
     server
         .join()
         .map_err(|_| anyhow::anyhow!("the server panicked"))??;

@@ -10,7 +10,9 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -40,16 +42,62 @@ const MAX_HEAD_BUFFER: usize = 64 * 1024;
 /// More headers than this is refused by hyper (431).
 const MAX_HEADERS: usize = 64;
 
-/// An index loaded for serving, with what `/v1/index` says of it.
+/// An index loaded for serving: one generation.
 pub struct Loaded {
     /// The index itself.
     pub index: Index<Mmap>,
-    /// The `/v1/index` answer, rendered once at load.
-    pub info: Bytes,
+    /// Its number: 1 for the first index this process served, then one more
+    /// at each swap. Answers name it in the `x-tracescan-generation` header.
+    pub generation: u64,
+    /// The file it was opened from.
+    pub path: PathBuf,
+    /// What `/v1/index` says of it, rendered at load.
+    info: serde_json::Value,
+    /// Counts this generation among the live ones until it is dropped, which
+    /// happens when the last request that loaded it ends.
+    _live: LiveGuard,
 }
 
-impl Loaded {
-    pub fn new(index: Index<Mmap>, file: &str) -> Loaded {
+struct LiveGuard(Arc<AtomicU64>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What every worker shares.
+pub struct State {
+    /// The generation being served; `None` until one is loaded.
+    pub index: ArcSwapOption<Loaded>,
+    /// The UTC offset that decides "today" for expiry, in seconds.
+    pub utc_offset: i64,
+    /// The last generation number given out.
+    generations: AtomicU64,
+    /// Generations still mapped: the one served and any still answering a
+    /// request begun before a swap.
+    live: Arc<AtomicU64>,
+    /// Indexes swapped in, and indexes refused (they failed verification).
+    pub swaps: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+impl State {
+    pub fn new(utc_offset: i64) -> State {
+        State {
+            index: ArcSwapOption::empty(),
+            utc_offset,
+            generations: AtomicU64::new(0),
+            live: Arc::new(AtomicU64::new(0)),
+            swaps: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Serves `index` from now on, as a new generation; returns its number.
+    /// Requests under way finish on the generation they started with.
+    pub fn install(&self, index: Index<Mmap>, path: &Path) -> u64 {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let h = index.header();
         let info = serde_json::json!({
             "snapshot": h.snapshot_id,
@@ -58,29 +106,25 @@ impl Loaded {
             "counts": {"products": h.products, "batches": h.batches, "items": h.items},
             "checksum": format!("xxh3:{:016x}", h.checksum),
             "format_version": h.version,
-            "file": file,
+            "file": path.display().to_string(),
+            "generation": generation,
         });
-        Loaded {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let loaded = Loaded {
             index,
-            info: Bytes::from(info.to_string()),
-        }
+            generation,
+            path: path.to_owned(),
+            info,
+            _live: LiveGuard(self.live.clone()),
+        };
+        self.index.store(Some(Arc::new(loaded)));
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        generation
     }
-}
 
-/// What every worker shares.
-pub struct State {
-    /// The index being served; `None` until one is loaded.
-    pub index: ArcSwapOption<Loaded>,
-    /// The UTC offset that decides "today" for expiry, in seconds.
-    pub utc_offset: i64,
-}
-
-impl State {
-    pub fn new(utc_offset: i64) -> State {
-        State {
-            index: ArcSwapOption::empty(),
-            utc_offset,
-        }
+    /// How many generations are still mapped.
+    pub fn live_generations(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
     }
 }
 
@@ -244,7 +288,13 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
             None => not_ready(),
         },
         (true, "/v1/index") => match &*loaded {
-            Some(l) => json(StatusCode::OK, l.info.clone()),
+            Some(l) => {
+                let mut info = l.info.clone();
+                info["live_generations"] = state.live_generations().into();
+                info["swaps"] = state.swaps.load(Ordering::Relaxed).into();
+                info["refused"] = state.refused.load(Ordering::Relaxed).into();
+                json(StatusCode::OK, Bytes::from(info.to_string()))
+            }
             None => not_ready(),
         },
         (true, "/v1/scan") => {
@@ -258,7 +308,7 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
                     response::invalid_code("the code parameter is missing: GET /v1/scan?code=...")
                 }
             };
-            lookup_response(answer)
+            lookup_response(answer, l.generation)
         }
         (true, p) if p.starts_with("/01/") => {
             let Some(l) = &*loaded else {
@@ -273,7 +323,7 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
                 &format!("https://local{shown}"),
                 Date::today(state.utc_offset),
             );
-            lookup_response(answer)
+            lookup_response(answer, l.generation)
         }
         (false, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan") => method_not_allowed(),
         (false, p) if p.starts_with("/01/") => method_not_allowed(),
@@ -301,15 +351,17 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
     )
 }
 
-fn lookup_response(answer: Answer) -> Response<Full<Bytes>> {
+fn lookup_response(answer: Answer, generation: u64) -> Response<Full<Bytes>> {
     let mut resp = json(
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         Bytes::from(answer.body),
     );
-    resp.headers_mut().insert(
+    let headers = resp.headers_mut();
+    headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
+    headers.insert("x-tracescan-generation", HeaderValue::from(generation));
     resp
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::data;
 use tracescan::build::{self, Options};
 use tracescan::index::Index;
-use tracescan::server::{self, Loaded, State};
+use tracescan::server::{self, State};
 
 struct Server {
     addr: SocketAddr,
@@ -53,11 +53,7 @@ impl Server {
     fn load_sample(&self) {
         let out = self._dir.path().join("sample.idx");
         build::build(&data("sample"), &out, &Options::default()).unwrap();
-        let index = Index::open(&out).unwrap();
-        self.state.index.store(Some(Arc::new(Loaded::new(
-            index,
-            &out.display().to_string(),
-        ))));
+        self.state.install(Index::open(&out).unwrap(), &out);
     }
 
     /// Sends raw request bytes and reads the whole response.
