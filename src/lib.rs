@@ -1,4 +1,23 @@
-//! tracescan: scan-lookup engine for product traceability.
+//! tracescan: a scan-lookup engine for product traceability.
+//!
+//! Codemap, in the order data flows:
+//!
+//! - [`code`]: the raw text of a scan turned into a typed code (GTIN, GS1
+//!   element string, Digital Link, stamp). Pure: no I/O, no index.
+//! - [`snapshot`]: a snapshot export read line by line, each line judged on its
+//!   own ([`snapshot::record`]).
+//! - [`build`]: the whole snapshot checked across records (duplicates,
+//!   references) and turned into an index payload; the rejects report.
+//! - [`index`]: the index file. [`index::format`] owns the bytes on disk and
+//!   every `unsafe` access; [`index::write`] publishes a file; [`index::Index`]
+//!   opens and verifies one and answers key lookups.
+//! - [`lookup`]: a parsed code resolved item → batch → product, with warnings.
+//! - [`response`]: the JSON answer, assembled around pre-rendered records.
+//! - [`server`]: the HTTP front; [`swap`]: the newest index of a directory,
+//!   swapped in without downtime.
+//!
+//! Beside the pipeline: [`date`] (the calendar), [`synth`] (synthetic
+//! snapshots for tests, benches and load tests).
 pub mod build;
 pub mod code;
 pub mod date;
