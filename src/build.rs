@@ -51,8 +51,8 @@ pub enum BuildError {
         max: u64,
         report: PathBuf,
     },
-    #[error("rejects report {path}: {source}")]
-    Report { path: PathBuf, source: io::Error },
+    #[error("rejects report {path}: {error}")]
+    Report { path: PathBuf, error: io::Error },
     #[error("writing the index: {0}")]
     Write(io::Error),
     #[error("spilling record JSON to a temporary file: {0}")]
@@ -813,9 +813,9 @@ impl RejectLog {
 
     fn add(&mut self, file: &str, line: u64, r: &Rejection) -> Result<(), BuildError> {
         self.count += 1;
-        let report = |source| BuildError::Report {
+        let report = |error| BuildError::Report {
             path: self.path.clone(),
-            source,
+            error,
         };
         if self.out.is_none() {
             self.out = Some(BufWriter::new(File::create(&self.path).map_err(report)?));
@@ -828,17 +828,17 @@ impl RejectLog {
             "detail": r.detail,
         });
         let out = self.out.as_mut().expect("created above");
-        writeln!(out, "{entry}").map_err(|source| BuildError::Report {
+        writeln!(out, "{entry}").map_err(|error| BuildError::Report {
             path: self.path.clone(),
-            source,
+            error,
         })
     }
 
     fn finish(self) -> Result<(), BuildError> {
         if let Some(mut out) = self.out {
-            out.flush().map_err(|source| BuildError::Report {
+            out.flush().map_err(|error| BuildError::Report {
                 path: self.path.clone(),
-                source,
+                error,
             })?;
         }
         Ok(())

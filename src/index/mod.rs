@@ -24,13 +24,13 @@ use format::{
 /// Why an index could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Format { path: PathBuf, source: FormatError },
+    #[error("{path}: {error}")]
+    Format { path: PathBuf, error: FormatError },
 }
 
 /// An open, verified index.
@@ -44,15 +44,15 @@ impl Index<Mmap> {
     /// Cost: reads the whole file once (checksum and validation); about a
     /// hundred milliseconds per million records. Lookups after it are cheap.
     pub fn open(path: &Path) -> Result<Index<Mmap>, IndexError> {
-        let io = |source| IndexError::Io {
+        let io = |error| IndexError::Io {
             path: path.to_owned(),
-            source,
+            error,
         };
         let file = File::open(path).map_err(io)?;
         let map = format::map_file(&file).map_err(io)?;
-        Index::from_bytes(map).map_err(|source| IndexError::Format {
+        Index::from_bytes(map).map_err(|error| IndexError::Format {
             path: path.to_owned(),
-            source,
+            error,
         })
     }
 }

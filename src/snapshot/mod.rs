@@ -47,8 +47,8 @@ impl Kind {
 /// Why a snapshot cannot be read. Each variant names the file concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{dir}: no products.jsonl (or .gz, .zst) in the snapshot directory")]
     MissingProducts { dir: PathBuf },
     #[error("{dir}: {name} is there in more than one form ({found}); keep one")]
@@ -159,9 +159,9 @@ pub fn find(dir: &Path, name: &'static str) -> Result<Option<PathBuf>, SnapshotE
 }
 
 fn open_decoded(path: &Path) -> Result<Box<dyn Read + Send>, SnapshotError> {
-    let file = File::open(path).map_err(|source| SnapshotError::Io {
+    let file = File::open(path).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let name = path.to_string_lossy();
     Ok(if name.ends_with(".gz") {
@@ -170,9 +170,9 @@ fn open_decoded(path: &Path) -> Result<Box<dyn Read + Send>, SnapshotError> {
             file,
         )))
     } else if name.ends_with(".zst") {
-        let decoder = zstd::Decoder::new(file).map_err(|source| SnapshotError::Io {
+        let decoder = zstd::Decoder::new(file).map_err(|error| SnapshotError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Box::new(decoder)
     } else {
@@ -197,7 +197,7 @@ fn stream_error(path: &Path, e: io::Error) -> SnapshotError {
     } else {
         SnapshotError::Io {
             path: path.to_owned(),
-            source: e,
+            error: e,
         }
     }
 }
