@@ -67,6 +67,14 @@ enum Command {
         /// With --index-dir: how often to look for a new index, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         poll_ms: u64,
+        /// A file holding the admin API's bearer token (at least 16
+        /// characters); TRACESCAN_ADMIN_TOKEN works too. Without either, the
+        /// admin API is off.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
+        /// Serve the admin API on this address only, not on --listen.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -138,6 +146,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             index_dir,
             keep,
             poll_ms,
+            admin_token_file,
+            admin_listen,
             listen,
             threads,
             utc_offset,
@@ -150,7 +160,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 None => Source::File { index, snapshot },
             };
-            serve(source, listen, threads, utc_offset)
+            let admin = Admin {
+                token: admin_token(admin_token_file)?,
+                listen: admin_listen,
+            };
+            serve(source, listen, admin, threads, utc_offset)
         }
         Command::Lookup {
             index,
@@ -391,15 +405,45 @@ enum Source {
     },
 }
 
+/// The admin API's settings.
+struct Admin {
+    token: Option<String>,
+    listen: Option<SocketAddr>,
+}
+
+/// The admin token from its file, or from the environment. The token itself
+/// is never printed.
+fn admin_token(file: Option<PathBuf>) -> Result<Option<String>> {
+    let token = match file {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("admin token file {}", path.display()))?,
+        ),
+        None => std::env::var("TRACESCAN_ADMIN_TOKEN").ok(),
+    };
+    let Some(token) = token.map(|t| t.trim().to_owned()) else {
+        return Ok(None);
+    };
+    if token.len() < 16 || token.chars().any(|c| !c.is_ascii_graphic()) {
+        anyhow::bail!("the admin token must be at least 16 visible ASCII characters");
+    }
+    Ok(Some(token))
+}
+
 fn serve(
     source: Source,
     listen: SocketAddr,
+    admin: Admin,
     threads: Option<usize>,
     utc_offset: i64,
 ) -> Result<ExitCode> {
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let state = Arc::new(State::new(utc_offset));
+    let mut state = State::new(utc_offset);
+    if let Some(token) = &admin.token {
+        state = state.with_admin_token(token);
+    }
+    let state = Arc::new(state);
     let listeners =
         server::bind(listen, threads).with_context(|| format!("listening on {listen}"))?;
     let addr = listeners[0].local_addr()?;
@@ -431,10 +475,33 @@ fn serve(
         println!("tracescan listening on http://{addr} with {threads} worker thread(s)");
         println!("try: curl 'http://{addr}/v1/scan?code=(01)08930002000017(10)L2611(21)S001001'");
     };
+    // With --admin-listen, the admin API has listeners of its own.
+    let public_routes = if admin.listen.is_some() {
+        server::Routes::Public
+    } else {
+        server::Routes::All
+    };
+    let admin_server = match admin.listen {
+        Some(addr) => {
+            let listeners =
+                server::bind(addr, 1).with_context(|| format!("listening on {addr} (admin)"))?;
+            let (admin_state, admin_stopped) = (state.clone(), stopped.clone());
+            let config = server::Config {
+                routes: server::Routes::Admin,
+                ..server::Config::default()
+            };
+            Some(std::thread::spawn(move || {
+                server::run(listeners, admin_state, config, admin_stopped)
+            }))
+        }
+        None => None,
+    };
     let server_state = state.clone();
-    let server = std::thread::spawn(move || {
-        server::run(listeners, server_state, server::Config::default(), stopped)
-    });
+    let config = server::Config {
+        routes: public_routes,
+        ..server::Config::default()
+    };
+    let server = std::thread::spawn(move || server::run(listeners, server_state, config, stopped));
     // The listeners answer /healthz (and 503 on /readyz) while the index loads.
     match source {
         Source::File { index, snapshot } => {
@@ -445,11 +512,20 @@ fn serve(
             announce();
         }
         Source::Dir { dir, keep, poll } => {
+            let reloader = Arc::new(std::sync::Mutex::new(Reloader::new(
+                state.clone(),
+                &dir,
+                keep,
+            )));
+            let _ = state.control.set(reloader.clone());
             std::thread::spawn(move || {
-                let mut reloader = Reloader::new(state, &dir, keep);
                 let mut announced = false;
                 loop {
-                    match reloader.check() {
+                    let checked = reloader
+                        .lock()
+                        .map_err(|_| std::io::Error::other("the reloader's lock is poisoned"))
+                        .and_then(|mut r| r.check());
+                    match checked {
                         Ok(Outcome::Swapped { .. }) if !announced => {
                             announced = true;
                             announce();
@@ -470,6 +546,11 @@ fn serve(
     server
         .join()
         .map_err(|_| anyhow::anyhow!("the server panicked"))??;
+    if let Some(admin_server) = admin_server {
+        admin_server
+            .join()
+            .map_err(|_| anyhow::anyhow!("the admin server panicked"))??;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

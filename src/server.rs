@@ -11,8 +11,8 @@ use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -25,6 +25,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use memmap2::Mmap;
+use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
 use crate::date::{Date, rfc3339_utc};
@@ -80,6 +81,10 @@ pub struct State {
     /// Indexes swapped in, and indexes refused (they failed verification).
     pub swaps: AtomicU64,
     pub refused: AtomicU64,
+    /// The admin API's bearer token; without one the admin API is off.
+    admin_token: Option<Vec<u8>>,
+    /// What reload and rollback act on, when an index directory is watched.
+    pub control: OnceLock<Arc<dyn Control>>,
 }
 
 impl State {
@@ -91,7 +96,15 @@ impl State {
             live: Arc::new(AtomicU64::new(0)),
             swaps: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            admin_token: None,
+            control: OnceLock::new(),
         }
+    }
+
+    /// Turns the admin API on, guarded by `token`.
+    pub fn with_admin_token(mut self, token: &str) -> State {
+        self.admin_token = Some(token.as_bytes().to_vec());
+        self
     }
 
     /// Serves `index` from now on, as a new generation; returns its number.
@@ -134,14 +147,37 @@ pub struct Config {
     /// A client that has not sent a whole request head by then is
     /// disconnected (slow-loris protection).
     pub header_read_timeout: Duration,
+    /// The routes these listeners serve.
+    pub routes: Routes,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             header_read_timeout: Duration::from_secs(10),
+            routes: Routes::All,
         }
     }
+}
+
+/// Which routes a set of listeners serves: the admin API can be kept to an
+/// address of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routes {
+    /// Lookups and health, no admin API.
+    Public,
+    /// The admin API only.
+    Admin,
+    All,
+}
+
+/// What the admin API acts on: whoever manages the indexes being served.
+/// Each returns the JSON of what it did, or why it could not.
+pub trait Control: Send + Sync {
+    /// Looks for a newer published index now and swaps it in.
+    fn reload(&self) -> Result<String, String>;
+    /// Serves the index served before the current one again.
+    fn rollback(&self) -> Result<String, String>;
 }
 
 /// Binds `threads` listeners on `addr` with `SO_REUSEPORT`, a backlog of 4096
@@ -233,9 +269,10 @@ async fn worker(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let routes = config.routes;
                 let service = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, &req)) }
+                    async move { Ok::<_, Infallible>(dispatch(&state, routes, &req).await) }
                 });
                 let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -252,7 +289,109 @@ async fn worker(
     Ok(())
 }
 
-/// Answers one request. Synchronous: a lookup never waits on anything.
+/// Routes a request to the admin API or to the lookups, as `routes` allows.
+async fn dispatch<B>(
+    state: &Arc<State>,
+    routes: Routes,
+    req: &Request<B>,
+) -> Response<Full<Bytes>> {
+    let admin = req.uri().path().starts_with("/admin/");
+    match (admin, routes) {
+        (true, Routes::Admin | Routes::All) => admin_request(state, req).await,
+        (false, Routes::Public | Routes::All) => handle(state, req),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            &format!("no such resource here: {}", req.uri().path()),
+        ),
+    }
+}
+
+/// `POST /admin/reload` and `POST /admin/rollback`, with a bearer token.
+/// They run on tokio's blocking pool: verifying a large index takes seconds,
+/// and the worker's other connections must not wait for it.
+async fn admin_request<B>(state: &Arc<State>, req: &Request<B>) -> Response<Full<Bytes>> {
+    let Some(token) = &state.admin_token else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is off: start serve with --admin-token-file or TRACESCAN_ADMIN_TOKEN",
+        );
+    };
+    // Compared in constant time; neither token is ever logged.
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    let path = req.uri().path();
+    if !given.is_some_and(|g| bool::from(g.ct_eq(token.as_slice()))) {
+        // An audit line for every admin request; never with a token in it.
+        tracing::warn!(
+            "admin {} {path} refused: missing or wrong token",
+            req.method()
+        );
+        let mut resp = error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid Authorization: Bearer token is required",
+        );
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    let rollback = match req.uri().path() {
+        "/admin/reload" => false,
+        "/admin/rollback" => true,
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                &format!("no such admin resource: {other}"),
+            );
+        }
+    };
+    if req.method() != Method::POST {
+        let mut resp = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "admin requests are POST",
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    let Some(control) = state.control.get().cloned() else {
+        return error(
+            StatusCode::CONFLICT,
+            "no_index_dir",
+            "reload and rollback need serve --index-dir",
+        );
+    };
+    let done = tokio::task::spawn_blocking(move || {
+        if rollback {
+            control.rollback()
+        } else {
+            control.reload()
+        }
+    })
+    .await;
+    match &done {
+        Ok(Ok(outcome)) => tracing::info!("admin POST {path}: {outcome}"),
+        Ok(Err(detail)) => tracing::warn!("admin POST {path} refused: {detail}"),
+        Err(e) => tracing::error!("admin POST {path} failed: {e}"),
+    }
+    match done {
+        Ok(Ok(json)) => self::json(StatusCode::OK, Bytes::from(json)),
+        Ok(Err(detail)) => error(StatusCode::CONFLICT, "refused", &detail),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the admin operation failed",
+        ),
+    }
+}
+
+/// Answers one lookup or health request. Synchronous: it never waits.
 pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
     let line_len =
         req.method().as_str().len() + req.uri().to_string().len() + " HTTP/1.1".len() + 1;

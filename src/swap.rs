@@ -17,12 +17,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::index::Index;
-use crate::server::State;
+use crate::server::{Control, State};
 
 /// What a check of the directory did.
 #[derive(Debug, PartialEq, Eq)]
@@ -148,4 +148,37 @@ fn published(dir: &Path) -> io::Result<Vec<(SystemTime, PathBuf)>> {
     }
     files.sort();
     Ok(files)
+}
+
+impl Outcome {
+    /// What an admin request answers: the outcome as JSON, or why it failed.
+    fn into_answer(self) -> Result<String, String> {
+        match self {
+            Outcome::Unchanged => Ok(r#"{"outcome":"unchanged"}"#.to_owned()),
+            Outcome::Swapped { generation, path } => {
+                Ok(serde_json::json!({"outcome": "swapped", "generation": generation, "file": path.display().to_string()}).to_string())
+            }
+            Outcome::Refused { path, error } => Err(format!("{} was refused: {error}", path.display())),
+        }
+    }
+}
+
+/// The admin API's reload and rollback, on a reloader shared with the poller.
+impl Control for Mutex<Reloader> {
+    fn reload(&self) -> Result<String, String> {
+        let mut reloader = self
+            .lock()
+            .map_err(|_| "the reloader is unavailable".to_owned())?;
+        reloader.check().map_err(|e| e.to_string())?.into_answer()
+    }
+
+    fn rollback(&self) -> Result<String, String> {
+        let mut reloader = self
+            .lock()
+            .map_err(|_| "the reloader is unavailable".to_owned())?;
+        reloader
+            .rollback()
+            .map_err(|e| e.to_string())?
+            .into_answer()
+    }
 }

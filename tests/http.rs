@@ -36,6 +36,7 @@ impl Server {
                 run_state,
                 server::Config {
                     header_read_timeout: Duration::from_secs(1),
+                    ..server::Config::default()
                 },
                 stopped,
             )
