@@ -339,7 +339,7 @@ async fn admin_request<B>(state: &Arc<State>, req: &Request<B>) -> Response<Full
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     }
-    let rollback = match req.uri().path() {
+    let rollback = match path {
         "/admin/reload" => false,
         "/admin/rollback" => true,
         other => {
@@ -351,14 +351,7 @@ async fn admin_request<B>(state: &Arc<State>, req: &Request<B>) -> Response<Full
         }
     };
     if req.method() != Method::POST {
-        let mut resp = error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "admin requests are POST",
-        );
-        resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return resp;
+        return method_not_allowed("POST");
     }
     let Some(control) = state.control.get().cloned() else {
         return error(
@@ -464,8 +457,10 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
             );
             lookup_response(answer, l.generation)
         }
-        (false, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan") => method_not_allowed(),
-        (false, p) if p.starts_with("/01/") => method_not_allowed(),
+        (false, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan") => {
+            method_not_allowed("GET, HEAD")
+        }
+        (false, p) if p.starts_with("/01/") => method_not_allowed("GET, HEAD"),
         _ => error(
             StatusCode::NOT_FOUND,
             "no_route",
@@ -527,13 +522,14 @@ fn not_ready() -> Response<Full<Bytes>> {
     )
 }
 
-fn method_not_allowed() -> Response<Full<Bytes>> {
+/// 405, naming the methods `allow` that this resource answers.
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     let mut resp = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "only GET and HEAD are served here",
+        &format!("only {allow} are served here"),
     );
     resp.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
