@@ -386,8 +386,7 @@ async fn admin_request<B>(state: &Arc<State>, req: &Request<B>) -> Response<Full
 
 /// Answers one lookup or health request. Synchronous: it never waits.
 pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
-    let line_len =
-        req.method().as_str().len() + req.uri().to_string().len() + " HTTP/1.1".len() + 1;
+    let line_len = req.method().as_str().len() + target_len(req.uri()) + " HTTP/1.1".len() + 1;
     if line_len > MAX_REQUEST_LINE {
         return error(
             StatusCode::URI_TOO_LONG,
@@ -466,6 +465,19 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
             "no_route",
             &format!("no such resource: {path}"),
         ),
+    }
+}
+
+/// The length of the request target as sent, measured from its parts so that
+/// no request pays for formatting it.
+fn target_len(uri: &hyper::Uri) -> usize {
+    let path = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => {
+            scheme.len() + "://".len() + authority.as_str().len() + path
+        }
+        (None, Some(authority)) => authority.as_str().len() + path,
+        _ => path,
     }
 }
 

@@ -128,6 +128,32 @@ fn forged_payloads_with_a_good_checksum_are_refused() {
     assert!(refused > 50, "only {refused} forged payloads were refused");
 }
 
+/// A product key that is not a GTIN, with every checksum recomputed: refused
+/// at open, so that reading product keys back as GTINs can never fail.
+#[test]
+fn a_forged_product_gtin_is_refused() {
+    let good = index_bytes(&data("sample"));
+    let header = Header::decode(&good).unwrap();
+    let stored = 8_930_002_000_017u64.to_le_bytes();
+    let payload = HEADER_LEN..HEADER_LEN + header.payload_len as usize;
+    let at = good[payload.clone()]
+        .windows(8)
+        .position(|w| w == stored)
+        .expect("the GTIN is stored")
+        + HEADER_LEN;
+    let mut bytes = aligned(&good);
+    bytes[at..at + 8].copy_from_slice(&8_930_002_000_018u64.to_le_bytes());
+    let mut forged = header.clone();
+    forged.checksum = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER_LEN..]);
+    bytes[..HEADER_LEN].copy_from_slice(&forged.encode());
+    match Index::from_bytes(bytes).err() {
+        Some(FormatError::Payload(detail)) => {
+            assert!(detail.contains("is not a valid GTIN"), "{detail}")
+        }
+        other => panic!("expected a payload error, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_committed_version_1_index_still_opens_and_answers() {
     let index = Index::open(&data("fixtures/sample-v1.tsidx")).unwrap();

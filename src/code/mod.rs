@@ -140,10 +140,19 @@ impl Gtin {
         self.0
     }
 
-    /// Rebuilds a GTIN from [`Gtin::as_u64`]; `None` when it is not one.
+    /// Rebuilds a GTIN from [`Gtin::as_u64`]; `None` when it is not one (more
+    /// than 14 digits, or a wrong check digit). Cheap: no allocation.
     pub fn from_u64(n: u64) -> Option<Gtin> {
-        let g = Gtin(n);
-        Gtin::parse(&g.to_string()).ok()
+        if n >= 100_000_000_000_000 {
+            return None;
+        }
+        let mut digits = [b'0'; 14];
+        let mut rest = n;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        (gs1_check_digit(&digits[..13]) == digits[13] - b'0').then_some(Gtin(n))
     }
 }
 

@@ -399,6 +399,17 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
     if p.snapshot_id.as_str() != h.snapshot_id {
         return bad("the snapshot id differs from the header's".into());
     }
+    // Product keys are read back as GTINs; a forged number must stop here.
+    if let Some(e) = p
+        .products
+        .iter()
+        .find(|e| crate::code::Gtin::from_u64(e.gtin.to_native()).is_none())
+    {
+        return bad(format!(
+            "a product's GTIN {} is not a valid GTIN",
+            e.gtin.to_native()
+        ));
+    }
     for (name, slots, n) in [
         ("product", &p.product_slots, np),
         ("batch", &p.batch_slots, nb),

@@ -127,7 +127,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         let hash = key_hash(
             self.header().hash_seed,
             Table::Batches,
-            product.gtin().as_u64(),
+            product.entry.gtin.to_native(),
             lot.as_bytes(),
         );
         let id = self.probe(Table::Batches, &p.batch_slots, hash, |i| {
@@ -143,7 +143,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         let hash = key_hash(
             self.header().hash_seed,
             Table::Items,
-            product.gtin().as_u64(),
+            product.entry.gtin.to_native(),
             serial.as_bytes(),
         );
         let id = self.probe(Table::Items, &p.item_slots, hash, |i| {
@@ -215,6 +215,7 @@ impl<'a> ProductRef<'a> {
         self.id
     }
     pub fn gtin(&self) -> Gtin {
+        // Every product GTIN was checked when the index was verified.
         Gtin::from_u64(self.entry.gtin.to_native()).expect("verified GTIN")
     }
     pub fn status(&self) -> Status {
