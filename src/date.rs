@@ -45,7 +45,12 @@ impl Date {
     /// Today's date at a UTC offset (Vietnam is UTC+7: an expiry date is a
     /// local date, and a product expires at local midnight, not UTC's).
     pub fn today(utc_offset_seconds: i64) -> Date {
-        civil(unix_now() + utc_offset_seconds).0
+        Date::at(unix_now(), utc_offset_seconds)
+    }
+
+    /// The date at Unix time `unix` at a UTC offset.
+    pub fn at(unix: i64, utc_offset_seconds: i64) -> Date {
+        civil(unix + utc_offset_seconds).0
     }
 }
 
@@ -98,4 +103,28 @@ pub fn rfc3339_utc(unix: i64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// Reads back what [`rfc3339_utc`] writes (`YYYY-MM-DDTHH:MM:SSZ`) as a Unix
+/// time; `None` for anything else.
+pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> { s.get(r)?.parse().ok() };
+    let date = Date {
+        year: num(0..4)? as i32,
+        month: num(5..7)?,
+        day: num(8..10)?,
+    };
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let valid = (1..=12).contains(&date.month)
+        && (1..=days_in_month(date.year, date.month)).contains(&date.day)
+        && h < 24
+        && m < 60
+        && sec < 60
+        && b[13] == b':'
+        && b[16] == b':';
+    valid.then(|| date.to_days() * 86_400 + i64::from(h * 3600 + m * 60 + sec))
 }

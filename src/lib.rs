@@ -18,10 +18,12 @@
 //!
 //! Beside the pipeline: [`date`] (the calendar), [`synth`] (synthetic
 //! snapshots for tests, benches and load tests).
+pub mod admin;
 pub mod build;
 pub mod code;
 pub mod date;
 pub mod index;
+pub mod live;
 pub mod lookup;
 pub mod response;
 pub mod server;

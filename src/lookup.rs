@@ -1,9 +1,11 @@
-//! From a parsed scan to what the index knows: the record at each level and the
-//! warnings a consumer must see. Pure over the index: no I/O, no rendering.
+//! From a parsed scan to what the index knows: the record at each level, the
+//! status changes in force on top of it, and the warnings a consumer must see.
+//! Pure: no I/O, no rendering.
 
 use crate::code::{Gs1Code, Scan};
 use crate::date::Date;
 use crate::index::{BatchRef, Index, ItemRef, ProductRef};
+use crate::live::overlay::{Change, Changes, NewStatus};
 use crate::snapshot::record::Status;
 
 /// The level a lookup matched at.
@@ -40,18 +42,77 @@ pub struct Found<'a> {
     pub warnings: Vec<Warning>,
     /// For a stamp scan, the candidate that matched.
     pub stamp: Option<&'a str>,
+    /// Status changes in force for the product, batch and item found.
+    pub product_change: Option<&'a Change>,
+    pub batch_change: Option<&'a Change>,
+    pub item_change: Option<&'a Change>,
 }
 
-/// Resolves `scan` against `index`. `today` decides expiry.
+impl<'a> Found<'a> {
+    /// The product's status and notice, a change in force first.
+    pub fn product_status(&self) -> (Status, Option<&'a str>) {
+        effective(
+            self.product_change,
+            self.product.status(),
+            self.product.recall_notice(),
+        )
+    }
+
+    /// The batch's status and notice, a change in force first.
+    pub fn batch_status(&self) -> Option<(Status, Option<&'a str>)> {
+        let batch = self.batch?;
+        Some(effective(
+            self.batch_change,
+            batch.status(),
+            batch.recall_notice(),
+        ))
+    }
+
+    /// Whether the item is void, a change in force first.
+    pub fn item_void(&self) -> bool {
+        match (self.item_change, &self.item) {
+            (Some(change), _) => change.status == NewStatus::Void,
+            (None, Some(item)) => item.is_void(),
+            (None, None) => false,
+        }
+    }
+
+    fn with_changes(mut self, changes: &'a Changes) -> Found<'a> {
+        let gtin = self.product.gtin();
+        self.product_change = changes.product(gtin);
+        self.batch_change = self.batch.and_then(|b| changes.batch(gtin, b.lot()));
+        self.item_change = self.item.and_then(|i| changes.item(gtin, i.serial()));
+        self
+    }
+}
+
+/// A record's status under a change: the change's notice replaces the
+/// record's, and lifting a recall (`active`) drops the notice.
+fn effective<'a>(
+    change: Option<&'a Change>,
+    status: Status,
+    notice: Option<&'a str>,
+) -> (Status, Option<&'a str>) {
+    match change.and_then(|c| Some((c.status.as_status()?, c.notice.as_deref()))) {
+        Some((Status::Active, _)) => (Status::Active, None),
+        Some(changed) => changed,
+        None => (status, notice),
+    }
+}
+
+/// Resolves `scan` against `index` under the status `changes` in force.
+/// `today` decides expiry.
 ///
-/// Cost: one to three hash probes; allocation only for warnings.
+/// Cost: one to three hash probes, as many more when changes are in force;
+/// allocation only for warnings.
 pub fn resolve<'a, D: AsRef<[u8]>>(
     index: &'a Index<D>,
     scan: &Scan,
     today: Date,
+    changes: &'a Changes,
 ) -> Option<Found<'a>> {
     match scan {
-        Scan::Gs1(code) => resolve_gs1(index, code, today),
+        Scan::Gs1(code) => resolve_gs1(index, code, today, changes),
         Scan::Stamp(stamp) => stamp.candidates.iter().find_map(|candidate| {
             let item = index.item_by_stamp(candidate)?;
             let (product, batch) = index.parents(&item);
@@ -62,7 +123,11 @@ pub fn resolve<'a, D: AsRef<[u8]>>(
                 item: Some(item),
                 warnings: Vec::new(),
                 stamp: Some(item.stamp()?),
-            };
+                product_change: None,
+                batch_change: None,
+                item_change: None,
+            }
+            .with_changes(changes);
             status_warnings(&mut found, None, today);
             Some(found)
         }),
@@ -73,6 +138,7 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
     index: &'a Index<D>,
     code: &Gs1Code,
     today: Date,
+    changes: &'a Changes,
 ) -> Option<Found<'a>> {
     let product = index.product(code.gtin()?)?;
     let mut warnings = Vec::new();
@@ -127,7 +193,11 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
         item,
         warnings,
         stamp: None,
-    };
+        product_change: None,
+        batch_change: None,
+        item_change: None,
+    }
+    .with_changes(changes);
     let scanned_expiry = code.expiry().map(|e| {
         let (year, month, day) = e.resolve(today.year);
         Date { year, month, day }
@@ -136,31 +206,28 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
     Some(found)
 }
 
-/// Recall, withdrawal, void and expiry: what the records themselves say. Each
-/// warning code appears once; the product's own status comes first.
+/// Recall, withdrawal, void and expiry: what the records and the changes in
+/// force say. Each warning code appears once; the product's status comes first.
 fn status_warnings(found: &mut Found<'_>, scanned_expiry: Option<Date>, today: Date) {
+    let (product_status, product_notice) = found.product_status();
+    let batch_status = found.batch_status();
+    let void = found.item_void();
     let mut add = |code: &'static str, message: String| {
         if !found.warnings.iter().any(|w| w.code == code) {
             found.warnings.push(Warning { code, message });
         }
     };
-    if let Some((code, message)) = status_warning(
-        found.product.status(),
-        "This product",
-        found.product.recall_notice(),
-    ) {
+    if let Some((code, message)) = status_warning(product_status, "This product", product_notice) {
         add(code, message);
     }
-    if let Some(batch) = &found.batch {
-        if let Some((code, message)) = status_warning(
-            batch.status(),
-            &format!("Lot {}", batch.lot()),
-            batch.recall_notice(),
-        ) {
+    if let (Some(batch), Some((status, notice))) = (found.batch, batch_status) {
+        if let Some((code, message)) =
+            status_warning(status, &format!("Lot {}", batch.lot()), notice)
+        {
             add(code, message);
         }
     }
-    if found.item.is_some_and(|i| i.is_void()) {
+    if void {
         add(
             "void_item",
             "This item's stamp has been voided: do not accept it as genuine.".into(),

@@ -15,8 +15,14 @@ use clap::{Parser, Subcommand};
 use tracescan::build::{self, Options};
 use tracescan::date::Date;
 use tracescan::index::Index;
+use tracescan::live::overlay::Overlay;
+use tracescan::live::scans::Scans;
 use tracescan::server::{self, State};
 use tracescan::swap::{Outcome, Reloader};
+
+/// The scan log is compacted once it has this many lines and more than twice
+/// as many as there are counted items.
+const SCAN_COMPACT_MIN_LINES: u64 = 100_000;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -75,6 +81,18 @@ enum Command {
         /// Serve the admin API on this address only, not on --listen.
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
+        /// Where status changes (overlay.log) and scan counts (scans.log) are
+        /// kept (default: DIR/state with --index-dir). Without one, scan
+        /// counts are kept in memory only and status changes are refused.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// How often scan counts are written to the scan log and synced, in
+        /// milliseconds: the most a crash can lose.
+        #[arg(long, default_value_t = 1000)]
+        scan_flush_ms: u64,
+        /// Warn `scanned_many_times` when an item has been scanned more often.
+        #[arg(long, default_value_t = server::DEFAULT_WARN_ABOVE)]
+        scan_warn_above: u64,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -148,10 +166,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             poll_ms,
             admin_token_file,
             admin_listen,
+            state_dir,
+            scan_flush_ms,
+            scan_warn_above,
             listen,
             threads,
             utc_offset,
         } => {
+            let live = Live {
+                dir: state_dir.or_else(|| index_dir.as_ref().map(|d| d.join("state"))),
+                flush: std::time::Duration::from_millis(scan_flush_ms.max(10)),
+                warn_above: scan_warn_above,
+            };
             let source = match index_dir {
                 Some(dir) => Source::Dir {
                     dir,
@@ -164,7 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 token: admin_token(admin_token_file)?,
                 listen: admin_listen,
             };
-            serve(source, listen, admin, threads, utc_offset)
+            serve(source, listen, admin, live, threads, utc_offset)
         }
         Command::Lookup {
             index,
@@ -411,6 +437,13 @@ struct Admin {
     listen: Option<SocketAddr>,
 }
 
+/// Where and how status changes and scan counts are kept.
+struct Live {
+    dir: Option<PathBuf>,
+    flush: std::time::Duration,
+    warn_above: u64,
+}
+
 /// The admin token from its file, or from the environment. The token itself
 /// is never printed.
 fn admin_token(file: Option<PathBuf>) -> Result<Option<String>> {
@@ -434,12 +467,28 @@ fn serve(
     source: Source,
     listen: SocketAddr,
     admin: Admin,
+    live: Live,
     threads: Option<usize>,
     utc_offset: i64,
 ) -> Result<ExitCode> {
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut state = State::new(utc_offset);
+    match &live.dir {
+        Some(dir) => {
+            let overlay =
+                Overlay::open(&dir.join("overlay.log")).context("replaying the status overlay")?;
+            let scans = Scans::open(&dir.join("scans.log"), SCAN_COMPACT_MIN_LINES)
+                .context("replaying the scan counts")?;
+            state = state.with_live(overlay, scans, live.warn_above);
+        }
+        None => {
+            tracing::warn!(
+                "no --state-dir: scan counts are kept in memory only, and status changes are refused"
+            );
+            state = state.with_live(Overlay::in_memory(), Scans::in_memory(), live.warn_above);
+        }
+    }
     if let Some(token) = &admin.token {
         state = state.with_admin_token(token);
     }
@@ -502,6 +551,18 @@ fn serve(
         ..server::Config::default()
     };
     let server = std::thread::spawn(move || server::run(listeners, server_state, config, stopped));
+    let flusher_state = state.clone();
+    std::thread::Builder::new()
+        .name("scan-flush".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(live.flush);
+                if let Err(e) = flusher_state.scans.flush() {
+                    // Counts stay in memory and are written at the next flush.
+                    tracing::error!("flushing scan counts: {e}");
+                }
+            }
+        })?;
     // The listeners answer /healthz (and 503 on /readyz) while the index loads.
     match source {
         Source::File { index, snapshot } => {
@@ -546,6 +607,11 @@ fn serve(
     server
         .join()
         .map_err(|_| anyhow::anyhow!("the server panicked"))??;
+    // A graceful stop loses no scan count.
+    state
+        .scans
+        .flush()
+        .context("flushing scan counts at exit")?;
     if let Some(admin_server) = admin_server {
         admin_server
             .join()

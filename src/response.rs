@@ -7,9 +7,13 @@
 use std::io::Write;
 
 use crate::code::{self, Form, Scan};
-use crate::date::Date;
+use crate::date::{Date, rfc3339_utc, unix_now};
 use crate::index::Index;
-use crate::lookup::{self, Found};
+use crate::live::Context;
+use crate::live::overlay::Changes;
+use crate::live::scans::Seen;
+use crate::lookup::{self, Found, Warning};
+use crate::snapshot::record::Status;
 
 /// An HTTP-shaped answer: a status and a JSON body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,26 +22,60 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Looks up `raw` and renders the answer. `today` decides expiry.
+/// Looks up `raw` in the index alone (no status changes, no scan counting)
+/// and renders the answer. `today` decides expiry.
 pub fn scan<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Date) -> Answer {
-    scan_as(index, raw, raw, today)
+    let changes = Changes::default();
+    let live = Context {
+        changes: &changes,
+        scans: None,
+        warn_above: u64::MAX,
+        now: unix_now(),
+        today,
+    };
+    scan_as(index, raw, raw, &live)
 }
 
-/// Like [`scan`], for a code that was rewritten before parsing (a Digital Link
-/// path served by us): `shown` is what the answer echoes as `code`.
-pub fn scan_as<D: AsRef<[u8]>>(index: &Index<D>, shown: &str, raw: &str, today: Date) -> Answer {
+/// Looks up `raw` under the changes in force, counts an item scan, and
+/// renders the answer. `shown` is what the answer echoes as `code`: it
+/// differs from `raw` for a code rewritten before parsing (a Digital Link path
+/// served by us).
+pub fn scan_as<D: AsRef<[u8]>>(
+    index: &Index<D>,
+    shown: &str,
+    raw: &str,
+    live: &Context<'_>,
+) -> Answer {
+    let today = live.today;
     let parsed = match code::parse(raw) {
         Ok(p) => p,
         Err(e) => return invalid_code(&e.to_string()),
     };
     let mut body = Vec::with_capacity(2048);
-    match lookup::resolve(index, &parsed, today) {
-        Some(found) => {
+    match lookup::resolve(index, &parsed, today, live.changes) {
+        Some(mut found) => {
+            let seen = match (live.scans, &found.item) {
+                (Some(scans), Some(item)) => {
+                    Some(scans.record(found.product.gtin(), item.serial(), live.now))
+                }
+                _ => None,
+            };
+            if let Some(seen) = seen.filter(|s| s.count > live.warn_above) {
+                found.warnings.push(Warning {
+                    code: "scanned_many_times",
+                    message: format!(
+                        "This stamp has been scanned {} times since {}: a genuine item is rarely scanned this often, the code may have been copied.",
+                        seen.count,
+                        rfc3339_utc(seen.first_at)
+                    ),
+                });
+            }
             write_found(
                 &mut body,
                 shown,
                 &parsed,
                 &found,
+                seen,
                 index.header().snapshot_id.as_str(),
                 today,
             );
@@ -74,6 +112,7 @@ fn write_found(
     raw: &str,
     parsed: &Scan,
     found: &Found<'_>,
+    seen: Option<Seen>,
     snapshot: &str,
     today: Date,
 ) {
@@ -84,18 +123,22 @@ fn write_found(
     out.extend_from_slice(b",\"match\":\"");
     out.extend_from_slice(found.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"product\":");
-    out.extend_from_slice(found.product.json_bytes());
+    match found.product_change {
+        None => out.extend_from_slice(found.product.json_bytes()),
+        Some(_) => with_status(out, found.product.json_bytes(), found.product_status()),
+    }
     out.extend_from_slice(b",\"batch\":");
-    match &found.batch {
-        Some(b) => out.extend_from_slice(b.json_bytes()),
-        None => out.extend_from_slice(b"null"),
+    match (&found.batch, found.batch_change, found.batch_status()) {
+        (Some(b), None, _) => out.extend_from_slice(b.json_bytes()),
+        (Some(b), Some(_), Some(status)) => with_status(out, b.json_bytes(), status),
+        _ => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"item\":");
     match &found.item {
         Some(item) => {
             out.extend_from_slice(b"{\"serial\":");
             json_str(out, item.serial());
-            out.extend_from_slice(if item.is_void() {
+            out.extend_from_slice(if found.item_void() {
                 b",\"status\":\"void\""
             } else {
                 b",\"status\":\"active\""
@@ -107,6 +150,14 @@ fn write_found(
             if let Some(lot) = found.batch.filter(|_| item.has_batch()) {
                 out.extend_from_slice(b",\"lot\":");
                 json_str(out, lot.lot());
+            }
+            if let Some(seen) = seen {
+                let _ = write!(
+                    out,
+                    ",\"scans\":{{\"count\":{},\"first_at\":\"{}\"}}",
+                    seen.count,
+                    rfc3339_utc(seen.first_at)
+                );
             }
             out.push(b'}');
         }
@@ -186,6 +237,24 @@ fn write_parsed(out: &mut Vec<u8>, parsed: &Scan, matched_stamp: Option<&str>, t
             out.push(b'}');
         }
     }
+}
+
+/// A pre-rendered record with the status and notice of a change in force
+/// written over its own, exactly where the snapshot would have them.
+fn with_status(out: &mut Vec<u8>, record: &[u8], (status, notice): (Status, Option<&str>)) {
+    let Ok(mut obj) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(record)
+    else {
+        // Build writes every record as a JSON object; should one not parse,
+        // it is served as stored and the warning still tells the status.
+        out.extend_from_slice(record);
+        return;
+    };
+    obj.insert("status".into(), status.as_str().into());
+    match notice {
+        Some(n) => obj.insert("recall_notice".into(), n.into()),
+        None => obj.remove("recall_notice"),
+    };
+    serde_json::to_writer(&mut *out, &obj).expect("writing to a Vec cannot fail");
 }
 
 /// Writes `s` as a JSON string: escapes only what JSON requires.

@@ -25,11 +25,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use memmap2::Mmap;
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
-use crate::date::{Date, rfc3339_utc};
+use crate::admin;
+use crate::date::{Date, rfc3339_utc, unix_now};
 use crate::index::Index;
+use crate::live::Context;
+use crate::live::overlay::Overlay;
+use crate::live::scans::Scans;
 use crate::response::{self, Answer};
 
 /// The longest request line we serve; longer ones get 414.
@@ -85,6 +88,12 @@ pub struct State {
     admin_token: Option<Vec<u8>>,
     /// What reload and rollback act on, when an index directory is watched.
     pub control: OnceLock<Arc<dyn Control>>,
+    /// Status changes in force on top of the index.
+    pub overlay: Overlay,
+    /// Item scan counts.
+    pub scans: Scans,
+    /// Above this many scans, an item answer warns `scanned_many_times`.
+    pub warn_above: u64,
 }
 
 impl State {
@@ -98,7 +107,23 @@ impl State {
             refused: AtomicU64::new(0),
             admin_token: None,
             control: OnceLock::new(),
+            overlay: Overlay::in_memory(),
+            scans: Scans::in_memory(),
+            warn_above: DEFAULT_WARN_ABOVE,
         }
+    }
+
+    /// Keeps status changes and scan counts in `overlay` and `scans`, and
+    /// warns above `warn_above` scans of one item.
+    pub fn with_live(mut self, overlay: Overlay, scans: Scans, warn_above: u64) -> State {
+        self.overlay = overlay;
+        self.scans = scans;
+        self.warn_above = warn_above;
+        self
+    }
+
+    pub(crate) fn admin_token(&self) -> Option<&[u8]> {
+        self.admin_token.as_deref()
     }
 
     /// Turns the admin API on, guarded by `token`.
@@ -108,7 +133,8 @@ impl State {
     }
 
     /// Serves `index` from now on, as a new generation; returns its number.
-    /// Requests under way finish on the generation they started with.
+    /// Requests under way finish on the generation they started with. Status
+    /// changes the new index carries itself are retired.
     pub fn install(&self, index: Index<Mmap>, path: &Path) -> u64 {
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let h = index.header();
@@ -130,8 +156,13 @@ impl State {
             info,
             _live: LiveGuard(self.live.clone()),
         };
-        self.index.store(Some(Arc::new(loaded)));
+        let loaded = Arc::new(loaded);
+        self.index.store(Some(loaded.clone()));
         self.swaps.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.overlay.retire_carried(&loaded.index) {
+            // The changes stay in force: nothing is lost, only not retired.
+            tracing::error!("overlay: retiring changes the new index carries: {e}");
+        }
         generation
     }
 
@@ -140,6 +171,9 @@ impl State {
         self.live.load(Ordering::Relaxed)
     }
 }
+
+/// The default of `serve --scan-warn-above`.
+pub const DEFAULT_WARN_ABOVE: u64 = 20;
 
 /// How the server treats connections.
 #[derive(Clone, Debug)]
@@ -272,7 +306,7 @@ async fn worker(
                 let routes = config.routes;
                 let service = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(dispatch(&state, routes, &req).await) }
+                    async move { Ok::<_, Infallible>(dispatch(&state, routes, req).await) }
                 });
                 let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -290,96 +324,26 @@ async fn worker(
 }
 
 /// Routes a request to the admin API or to the lookups, as `routes` allows.
-async fn dispatch<B>(
+/// `/metrics` is served on every listener.
+async fn dispatch(
     state: &Arc<State>,
     routes: Routes,
-    req: &Request<B>,
+    req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
-    let admin = req.uri().path().starts_with("/admin/");
-    match (admin, routes) {
-        (true, Routes::Admin | Routes::All) => admin_request(state, req).await,
-        (false, Routes::Public | Routes::All) => handle(state, req),
+    let path = req.uri().path();
+    if path == "/metrics" {
+        return match *req.method() {
+            Method::GET | Method::HEAD => metrics(state),
+            _ => method_not_allowed("GET, HEAD"),
+        };
+    }
+    match (path.starts_with("/admin/"), routes) {
+        (true, Routes::Admin | Routes::All) => admin::request(state, req).await,
+        (false, Routes::Public | Routes::All) => handle(state, &req),
         _ => error(
             StatusCode::NOT_FOUND,
             "no_route",
-            &format!("no such resource here: {}", req.uri().path()),
-        ),
-    }
-}
-
-/// `POST /admin/reload` and `POST /admin/rollback`, with a bearer token.
-/// They run on tokio's blocking pool: verifying a large index takes seconds,
-/// and the worker's other connections must not wait for it.
-async fn admin_request<B>(state: &Arc<State>, req: &Request<B>) -> Response<Full<Bytes>> {
-    let Some(token) = &state.admin_token else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "admin_disabled",
-            "the admin API is off: start serve with --admin-token-file or TRACESCAN_ADMIN_TOKEN",
-        );
-    };
-    // Compared in constant time; neither token is ever logged.
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-    let path = req.uri().path();
-    if !given.is_some_and(|g| bool::from(g.ct_eq(token.as_slice()))) {
-        // An audit line for every admin request; never with a token in it.
-        tracing::warn!(
-            "admin {} {path} refused: missing or wrong token",
-            req.method()
-        );
-        let mut resp = error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid Authorization: Bearer token is required",
-        );
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return resp;
-    }
-    let rollback = match path {
-        "/admin/reload" => false,
-        "/admin/rollback" => true,
-        other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "no_route",
-                &format!("no such admin resource: {other}"),
-            );
-        }
-    };
-    if req.method() != Method::POST {
-        return method_not_allowed("POST");
-    }
-    let Some(control) = state.control.get().cloned() else {
-        return error(
-            StatusCode::CONFLICT,
-            "no_index_dir",
-            "reload and rollback need serve --index-dir",
-        );
-    };
-    let done = tokio::task::spawn_blocking(move || {
-        if rollback {
-            control.rollback()
-        } else {
-            control.reload()
-        }
-    })
-    .await;
-    match &done {
-        Ok(Ok(outcome)) => tracing::info!("admin POST {path}: {outcome}"),
-        Ok(Err(detail)) => tracing::warn!("admin POST {path} refused: {detail}"),
-        Err(e) => tracing::error!("admin POST {path} failed: {e}"),
-    }
-    match done {
-        Ok(Ok(json)) => self::json(StatusCode::OK, Bytes::from(json)),
-        Ok(Err(detail)) => error(StatusCode::CONFLICT, "refused", &detail),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the admin operation failed",
+            &format!("no such resource here: {path}"),
         ),
     }
 }
@@ -409,6 +373,16 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
     let loaded = state.index.load();
+    let changes = state.overlay.load();
+    let now = unix_now();
+    let live = Context {
+        changes: &changes,
+        // A HEAD is a probe, not a scan: only GETs are counted.
+        scans: (req.method() == Method::GET).then_some(&state.scans),
+        warn_above: state.warn_above,
+        now,
+        today: Date::at(now, state.utc_offset),
+    };
     match (readable, path) {
         (true, "/healthz") => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         (true, "/readyz") => match &*loaded {
@@ -433,7 +407,7 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
                 return not_ready();
             };
             let answer = match query_param(req.uri().query().unwrap_or(""), "code") {
-                Some(Ok(code)) => response::scan(&l.index, &code, Date::today(state.utc_offset)),
+                Some(Ok(code)) => response::scan_as(&l.index, &code, &code, &live),
                 Some(Err(detail)) => response::invalid_code(&detail),
                 None => {
                     response::invalid_code("the code parameter is missing: GET /v1/scan?code=...")
@@ -448,12 +422,8 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
             let shown = req.uri().path_and_query().map_or(p, |pq| pq.as_str());
             // Our own Digital Link paths are parsed as a Digital Link on a
             // placeholder host.
-            let answer = response::scan_as(
-                &l.index,
-                shown,
-                &format!("https://local{shown}"),
-                Date::today(state.utc_offset),
-            );
+            let answer =
+                response::scan_as(&l.index, shown, &format!("https://local{shown}"), &live);
             lookup_response(answer, l.generation)
         }
         (false, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan") => {
@@ -511,7 +481,7 @@ fn lookup_response(answer: Answer, generation: u64) -> Response<Full<Bytes>> {
     resp
 }
 
-fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -521,7 +491,7 @@ fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     resp
 }
 
-fn error(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error(status: StatusCode, code: &str, detail: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({"error": code, "detail": detail}).to_string();
     json(status, Bytes::from(body))
 }
@@ -535,7 +505,7 @@ fn not_ready() -> Response<Full<Bytes>> {
 }
 
 /// 405, naming the methods `allow` that this resource answers.
-fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     let mut resp = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -543,5 +513,114 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     );
     resp.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// Counters of the swaps, the overlay and the scan counts, in the Prometheus
+/// text format.
+fn metrics(state: &State) -> Response<Full<Bytes>> {
+    use std::fmt::Write;
+    let generation = state.index.load().as_ref().map_or(0, |l| l.generation);
+    let overlay = &state.overlay;
+    let scans = &state.scans.stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let rows: [(&str, &str, &str, u64); 14] = [
+        (
+            "tracescan_generation",
+            "gauge",
+            "The index generation being served (0: none yet).",
+            generation,
+        ),
+        (
+            "tracescan_live_generations",
+            "gauge",
+            "Index generations still mapped.",
+            state.live_generations(),
+        ),
+        (
+            "tracescan_swaps_total",
+            "counter",
+            "Indexes swapped in.",
+            load(&state.swaps),
+        ),
+        (
+            "tracescan_refused_total",
+            "counter",
+            "Indexes refused because they failed verification.",
+            load(&state.refused),
+        ),
+        (
+            "tracescan_overlay_entries",
+            "gauge",
+            "Status changes in force.",
+            overlay.load().len() as u64,
+        ),
+        (
+            "tracescan_overlay_changes_total",
+            "counter",
+            "Status changes set or undone through the admin API.",
+            load(&overlay.changes_total),
+        ),
+        (
+            "tracescan_overlay_retired_total",
+            "counter",
+            "Status changes retired because a newer index carries them.",
+            load(&overlay.retired_total),
+        ),
+        (
+            "tracescan_scans_total",
+            "counter",
+            "Item scans counted.",
+            load(&scans.scans),
+        ),
+        (
+            "tracescan_scanned_items",
+            "gauge",
+            "Items with a scan count.",
+            state.scans.items() as u64,
+        ),
+        (
+            "tracescan_scan_flushes_total",
+            "counter",
+            "Scan-count flushes written and synced.",
+            load(&scans.flushes),
+        ),
+        (
+            "tracescan_scan_flush_errors_total",
+            "counter",
+            "Scan-count flushes that failed.",
+            load(&scans.flush_errors),
+        ),
+        (
+            "tracescan_scan_compactions_total",
+            "counter",
+            "Scan-log compactions.",
+            load(&scans.compactions),
+        ),
+        (
+            "tracescan_scan_log_bytes",
+            "gauge",
+            "Bytes in the scan log.",
+            load(&scans.log_bytes),
+        ),
+        (
+            "tracescan_overlay_durable",
+            "gauge",
+            "1 when status changes are kept in a log, 0 when refused.",
+            u64::from(overlay.is_durable()),
+        ),
+    ];
+    let mut text = String::with_capacity(2048);
+    for (name, kind, help, value) in rows {
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     resp
 }

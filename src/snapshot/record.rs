@@ -23,6 +23,14 @@ pub enum Status {
 }
 
 impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Recalled => "recalled",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
     pub fn from_u8(n: u8) -> Status {
         match n {
             1 => Status::Recalled,

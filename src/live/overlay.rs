@@ -1,0 +1,428 @@
+//! Urgent status changes on top of the immutable index: a product or batch
+//! recalled or withdrawn, an item voided, before the next nightly snapshot
+//! can carry it.
+//!
+//! A change is appended to the overlay log and synced before it is
+//! acknowledged; readers see an immutable set of changes swapped whole
+//! (arc-swap), so a lookup never waits for a writer and the change applies to
+//! the very next lookup. Changes are rare, so each one copies the set.
+//!
+//! Retirement: when a newly served index carries, for a changed key, the same
+//! status as the change, the change is retired (logged as such) and the
+//! snapshot's own record speaks from then on. A change the new snapshot does
+//! not agree with stays in force, however new the snapshot: an urgent recall
+//! is only ever lifted by an explicit undo or by the snapshot catching up.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+
+use super::journal::Journal;
+use super::{KeyKind, key};
+use crate::code::Gtin;
+use crate::date::{rfc3339_utc, unix_now};
+use crate::index::Index;
+use crate::snapshot::record::Status;
+
+/// What a change targets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    Product(Gtin),
+    Batch(Gtin, String),
+    Item(Gtin, String),
+}
+
+impl Target {
+    fn key(&self) -> u128 {
+        match self {
+            Target::Product(g) => key(KeyKind::Product, *g, ""),
+            Target::Batch(g, lot) => key(KeyKind::Batch, *g, lot),
+            Target::Item(g, serial) => key(KeyKind::Item, *g, serial),
+        }
+    }
+
+    /// The target in words, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Product(g) => format!("product {g}"),
+            Target::Batch(g, lot) => format!("batch {g} lot {lot}"),
+            Target::Item(g, serial) => format!("item {g} serial {serial}"),
+        }
+    }
+}
+
+/// The status a change sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NewStatus {
+    Active,
+    Recalled,
+    Withdrawn,
+    /// Items only.
+    Void,
+}
+
+impl NewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NewStatus::Active => "active",
+            NewStatus::Recalled => "recalled",
+            NewStatus::Withdrawn => "withdrawn",
+            NewStatus::Void => "void",
+        }
+    }
+
+    /// The product or batch status this sets, `None` for `void`.
+    pub fn as_status(self) -> Option<Status> {
+        match self {
+            NewStatus::Active => Some(Status::Active),
+            NewStatus::Recalled => Some(Status::Recalled),
+            NewStatus::Withdrawn => Some(Status::Withdrawn),
+            NewStatus::Void => None,
+        }
+    }
+}
+
+/// One change in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub target: Target,
+    pub status: NewStatus,
+    /// The notice consumers see with a recall or withdrawal.
+    pub notice: Option<String>,
+    /// When it was made, Unix seconds.
+    pub at: i64,
+}
+
+/// One line of the overlay log.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    op: Op,
+    gtin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<NewStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notice: Option<String>,
+    at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Op {
+    Set,
+    Undo,
+    /// A newer snapshot carries the change.
+    Retire,
+}
+
+/// The changes in force at one moment: what a lookup reads.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    by_key: HashMap<u128, Change>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Cost: nothing when no change is in force, one hash probe otherwise.
+    pub fn product(&self, gtin: Gtin) -> Option<&Change> {
+        self.get(KeyKind::Product, gtin, "")
+    }
+
+    pub fn batch(&self, gtin: Gtin, lot: &str) -> Option<&Change> {
+        self.get(KeyKind::Batch, gtin, lot)
+    }
+
+    pub fn item(&self, gtin: Gtin, serial: &str) -> Option<&Change> {
+        self.get(KeyKind::Item, gtin, serial)
+    }
+
+    fn get(&self, kind: KeyKind, gtin: Gtin, id: &str) -> Option<&Change> {
+        if self.by_key.is_empty() {
+            return None;
+        }
+        self.by_key.get(&key(kind, gtin, id))
+    }
+
+    /// Every change, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Change> {
+        let mut all: Vec<&Change> = self.by_key.values().collect();
+        all.sort_by(|a, b| (a.at, a.target.describe()).cmp(&(b.at, b.target.describe())));
+        all.into_iter()
+    }
+}
+
+/// Why a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no change is in force for {0}")]
+    NoChange(String),
+    #[error("the overlay needs a state directory: start serve with --state-dir or --index-dir")]
+    NotDurable,
+    #[error("writing the overlay log: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The overlay: the changes in force and the log that keeps them.
+pub struct Overlay {
+    current: ArcSwap<Changes>,
+    /// `None` when serving without a state directory: the overlay then
+    /// refuses changes, since it could not keep them.
+    log: Mutex<Option<Journal>>,
+    pub changes_total: AtomicU64,
+    pub retired_total: AtomicU64,
+}
+
+impl Overlay {
+    /// An overlay that keeps nothing and accepts no change.
+    pub fn in_memory() -> Overlay {
+        Overlay::with(Changes::default(), None)
+    }
+
+    fn with(changes: Changes, log: Option<Journal>) -> Overlay {
+        Overlay {
+            current: ArcSwap::from_pointee(changes),
+            log: Mutex::new(log),
+            changes_total: AtomicU64::new(0),
+            retired_total: AtomicU64::new(0),
+        }
+    }
+
+    /// Opens the overlay log at `path` and replays it. A half-written last
+    /// line (never acknowledged) is cut off; any other bad line is an error
+    /// naming it, since skipping it could silently lift a recall.
+    pub fn open(path: &Path) -> io::Result<Overlay> {
+        let (mut log, replayed) = Journal::open(path)?;
+        if replayed.torn > 0 {
+            tracing::warn!(
+                "{}: cut off a half-written last line ({} bytes, never acknowledged)",
+                path.display(),
+                replayed.torn
+            );
+        }
+        let mut changes = Changes::default();
+        for (i, line) in replayed.lines.iter().enumerate() {
+            let bad = |detail: String| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} line {}: {detail}", path.display(), i + 1),
+                )
+            };
+            let record: Record = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+            let change = record.into_change().map_err(bad)?;
+            match record.op {
+                Op::Set => {
+                    changes.by_key.insert(change.target.key(), change);
+                }
+                Op::Undo | Op::Retire => {
+                    changes.by_key.remove(&change.target.key());
+                }
+            }
+        }
+        // Rewrite a log that is mostly history: one line per change in force.
+        if log.lines() > 2 * changes.len() as u64 + 64 {
+            let mut text = Vec::new();
+            for change in changes.iter() {
+                text.extend_from_slice(&Record::of(Op::Set, change, None).line());
+            }
+            log.replace(&text)?;
+        }
+        tracing::info!(
+            "{}: {} overlay change(s) in force",
+            path.display(),
+            changes.len()
+        );
+        Ok(Overlay::with(changes, Some(log)))
+    }
+
+    /// Whether changes are kept in a log (and so accepted).
+    pub fn is_durable(&self) -> bool {
+        self.log.lock().map_or(true, |l| l.is_some())
+    }
+
+    /// The changes in force now. Cost: an atomic load.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Changes>> {
+        self.current.load()
+    }
+
+    /// Puts `change` in force once it is durable; it replaces any change of
+    /// the same target.
+    pub fn set(&self, change: Change) -> Result<(), OverlayError> {
+        match (&change.target, change.status) {
+            (Target::Item(..), NewStatus::Active | NewStatus::Void) => {}
+            (Target::Item(..), s) => {
+                return Err(OverlayError::Invalid(format!(
+                    "an item can be set to active or void, not {}",
+                    s.as_str()
+                )));
+            }
+            (_, NewStatus::Void) => {
+                return Err(OverlayError::Invalid(
+                    "only an item can be void; a product or batch is recalled or withdrawn".into(),
+                ));
+            }
+            _ => {}
+        }
+        if change.notice.as_ref().is_some_and(|n| n.len() > 2000) {
+            return Err(OverlayError::Invalid(
+                "the notice is longer than 2000 bytes".into(),
+            ));
+        }
+        self.write(Op::Set, &change, None, |changes| {
+            changes.by_key.insert(change.target.key(), change.clone());
+        })?;
+        self.changes_total.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Lifts the change in force for `target`; returns it.
+    pub fn undo(&self, target: &Target) -> Result<Change, OverlayError> {
+        let current = self.load();
+        let change = current
+            .by_key
+            .get(&target.key())
+            .cloned()
+            .ok_or_else(|| OverlayError::NoChange(target.describe()))?;
+        self.write(Op::Undo, &change, None, |changes| {
+            changes.by_key.remove(&target.key());
+        })?;
+        self.changes_total.fetch_add(1, Ordering::Relaxed);
+        Ok(change)
+    }
+
+    /// Retires every change that `index`, newly served, carries itself.
+    /// Returns how many were retired.
+    pub fn retire_carried<D: AsRef<[u8]>>(&self, index: &Index<D>) -> io::Result<usize> {
+        let carried: Vec<Change> = self
+            .load()
+            .by_key
+            .values()
+            .filter(|c| carries(index, c))
+            .cloned()
+            .collect();
+        let snapshot = index.header().snapshot_id.as_str().to_owned();
+        for change in &carried {
+            let key = change.target.key();
+            let done = self.write(Op::Retire, change, Some(&snapshot), |changes| {
+                changes.by_key.remove(&key);
+            });
+            match done {
+                Ok(()) => {}
+                Err(OverlayError::Io(e)) => return Err(e),
+                // Without a log there is nothing in force to retire.
+                Err(_) => return Ok(0),
+            }
+            tracing::info!(
+                "overlay: retired {} {} (snapshot {snapshot} carries it)",
+                change.status.as_str(),
+                change.target.describe()
+            );
+            self.retired_total.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(carried.len())
+    }
+
+    /// Logs and syncs one record, then publishes the changes `apply` makes.
+    /// The log's lock is held throughout, so changes apply in log order.
+    fn write(
+        &self,
+        op: Op,
+        change: &Change,
+        snapshot: Option<&str>,
+        apply: impl FnOnce(&mut Changes),
+    ) -> Result<(), OverlayError> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let log = log.as_mut().ok_or(OverlayError::NotDurable)?;
+        log.append(&Record::of(op, change, snapshot).line())?;
+        log.sync()?;
+        let mut next = Changes::clone(&self.current.load());
+        apply(&mut next);
+        self.current.store(Arc::new(next));
+        Ok(())
+    }
+}
+
+/// Whether `index` carries `change` itself: the same status for its key.
+fn carries<D: AsRef<[u8]>>(index: &Index<D>, change: &Change) -> bool {
+    let (gtin, rest) = match &change.target {
+        Target::Product(g) => (*g, None),
+        Target::Batch(g, lot) => (*g, Some(lot)),
+        Target::Item(g, serial) => (*g, Some(serial)),
+    };
+    let Some(product) = index.product(gtin) else {
+        return false;
+    };
+    match (&change.target, rest) {
+        (Target::Product(_), _) => change.status.as_status() == Some(product.status()),
+        (Target::Batch(..), Some(lot)) => index
+            .batch(&product, lot)
+            .is_some_and(|b| change.status.as_status() == Some(b.status())),
+        (Target::Item(..), Some(serial)) => index
+            .item(&product, serial)
+            .is_some_and(|i| i.is_void() == (change.status == NewStatus::Void)),
+        _ => false,
+    }
+}
+
+impl Record {
+    fn of(op: Op, change: &Change, snapshot: Option<&str>) -> Record {
+        let (gtin, lot, serial) = match &change.target {
+            Target::Product(g) => (g, None, None),
+            Target::Batch(g, lot) => (g, Some(lot.clone()), None),
+            Target::Item(g, serial) => (g, None, Some(serial.clone())),
+        };
+        let set = op == Op::Set;
+        Record {
+            op,
+            gtin: gtin.to_string(),
+            lot,
+            serial,
+            status: Some(change.status),
+            notice: change.notice.clone().filter(|_| set),
+            at: rfc3339_utc(if set { change.at } else { unix_now() }),
+            snapshot: snapshot.map(str::to_owned),
+        }
+    }
+
+    fn line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).expect("a record serialises");
+        line.push(b'\n');
+        line
+    }
+
+    fn into_change(&self) -> Result<Change, String> {
+        let gtin = Gtin::parse(&self.gtin).map_err(|e| e.to_string())?;
+        let target = match (&self.lot, &self.serial) {
+            (None, None) => Target::Product(gtin),
+            (Some(lot), None) => Target::Batch(gtin, lot.clone()),
+            (None, Some(serial)) => Target::Item(gtin, serial.clone()),
+            (Some(_), Some(_)) => return Err("both a lot and a serial".into()),
+        };
+        Ok(Change {
+            target,
+            status: self.status.ok_or("no status")?,
+            notice: self.notice.clone(),
+            at: crate::date::parse_rfc3339_utc(&self.at)
+                .ok_or_else(|| format!("bad time {:?}", self.at))?,
+        })
+    }
+}

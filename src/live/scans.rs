@@ -1,0 +1,245 @@
+//! Scan counts: how often each serialized item has been scanned, and when
+//! first. A stamp scanned far more often than one unit's life explains is the
+//! sign of a cloned code.
+//!
+//! Hot path: one sharded `DashMap` entry update per item scan, no global
+//! lock. An item whose count changed since the last flush is put on a sharded
+//! dirty set once; every flush interval the flusher writes the dirty items'
+//! totals to the scan log in one append and syncs it.
+//!
+//! Loss window: a crash of the process loses at most the scans counted since
+//! the last flush began (one flush interval, 1 s by default): what a flush
+//! wrote is in the operating system's hands even if the process dies before
+//! the sync returns. A crash of the machine loses at most that plus the time
+//! the sync takes, since each flush is synced (`fdatasync`) before the next.
+//!
+//! The log holds totals, not increments: replay keeps the last line of each
+//! item, so a line written twice never counts twice. When the log holds more
+//! than twice as many lines as there are counted items (and at least
+//! `compact_min_lines`), it is rewritten with one line per item.
+
+use std::io;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::{DashMap, DashSet};
+
+use super::journal::Journal;
+use super::{KeyKind, key};
+use crate::code::Gtin;
+
+/// An item's count as an answer shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Scans so far, this one included.
+    pub count: u64,
+    /// The first scan, Unix seconds.
+    pub first_at: i64,
+}
+
+struct Count {
+    count: u64,
+    /// The count the log holds.
+    logged: u64,
+    first_at: i64,
+    gtin: Gtin,
+    serial: Box<str>,
+}
+
+/// Counters the metrics endpoint shows.
+#[derive(Default)]
+pub struct ScanStats {
+    pub scans: AtomicU64,
+    /// Flushes that wrote counts.
+    pub flushes: AtomicU64,
+    pub flush_errors: AtomicU64,
+    pub compactions: AtomicU64,
+    pub log_bytes: AtomicU64,
+}
+
+/// The counts of every item scanned, and the log that keeps them.
+pub struct Scans {
+    counts: DashMap<u128, Count>,
+    dirty: DashSet<u128>,
+    /// `None`: counts are kept in memory only.
+    log: Mutex<Option<Journal>>,
+    compact_min_lines: u64,
+    pub stats: ScanStats,
+}
+
+impl Scans {
+    /// Counts kept in memory only, lost at exit.
+    pub fn in_memory() -> Scans {
+        Scans::with(None, u64::MAX)
+    }
+
+    fn with(log: Option<Journal>, compact_min_lines: u64) -> Scans {
+        Scans {
+            counts: DashMap::new(),
+            dirty: DashSet::new(),
+            log: Mutex::new(log),
+            compact_min_lines,
+            stats: ScanStats::default(),
+        }
+    }
+
+    /// Opens the scan log at `path` and replays it. A half-written last line
+    /// is cut off; a bad line elsewhere is an error naming it.
+    pub fn open(path: &Path, compact_min_lines: u64) -> io::Result<Scans> {
+        let (log, replayed) = Journal::open(path)?;
+        if replayed.torn > 0 {
+            tracing::warn!(
+                "{}: cut off a half-written last line ({} bytes)",
+                path.display(),
+                replayed.torn
+            );
+        }
+        let bytes = log.len();
+        let scans = Scans::with(Some(log), compact_min_lines);
+        for (i, line) in replayed.lines.iter().enumerate() {
+            let (gtin, serial, count, first_at) = parse_line(line).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} line {}: not a scan count: {line:?}",
+                        path.display(),
+                        i + 1
+                    ),
+                )
+            })?;
+            scans.counts.insert(
+                key(KeyKind::Item, gtin, serial),
+                Count {
+                    count,
+                    logged: count,
+                    first_at,
+                    gtin,
+                    serial: serial.into(),
+                },
+            );
+        }
+        scans.stats.log_bytes.store(bytes, Ordering::Relaxed);
+        tracing::info!(
+            "{}: scan counts of {} item(s)",
+            path.display(),
+            scans.counts.len()
+        );
+        Ok(scans)
+    }
+
+    /// Counts a scan of the item (`gtin`, `serial`) at `now`.
+    ///
+    /// Cost: a hash of the key and one shard lock; an allocation the first
+    /// time an item is scanned.
+    pub fn record(&self, gtin: Gtin, serial: &str, now: i64) -> Seen {
+        let key = key(KeyKind::Item, gtin, serial);
+        let mut entry = self.counts.entry(key).or_insert_with(|| Count {
+            count: 0,
+            logged: 0,
+            first_at: now,
+            gtin,
+            serial: serial.into(),
+        });
+        if entry.count == entry.logged {
+            // First change since the last flush: the flusher must see it.
+            self.dirty.insert(key);
+        }
+        entry.count += 1;
+        self.stats.scans.fetch_add(1, Ordering::Relaxed);
+        Seen {
+            count: entry.count,
+            first_at: entry.first_at,
+        }
+    }
+
+    /// The item's count without counting a scan.
+    pub fn get(&self, gtin: Gtin, serial: &str) -> Option<Seen> {
+        self.counts
+            .get(&key(KeyKind::Item, gtin, serial))
+            .map(|c| Seen {
+                count: c.count,
+                first_at: c.first_at,
+            })
+    }
+
+    /// Items with a count.
+    pub fn items(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Writes the totals of items scanned since the last flush to the log and
+    /// syncs it; compacts the log when it is mostly history. Returns how many
+    /// items were written.
+    pub fn flush(&self) -> io::Result<usize> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(log) = log.as_mut() else {
+            return Ok(0);
+        };
+        let keys: Vec<u128> = self.dirty.iter().map(|k| *k).collect();
+        let mut text = Vec::with_capacity(keys.len() * 48);
+        let mut written = 0;
+        for key in keys {
+            // Off the dirty set first: a scan from here on marks it again.
+            self.dirty.remove(&key);
+            if let Some(mut c) = self.counts.get_mut(&key) {
+                if c.count != c.logged {
+                    write_line(&mut text, &c);
+                    c.logged = c.count;
+                    written += 1;
+                }
+            }
+        }
+        let result = (|| {
+            if !text.is_empty() {
+                log.append(&text)?;
+                log.sync()?;
+            }
+            if log.lines() > self.compact_min_lines.max(2 * self.counts.len() as u64) {
+                self.compact(log)?;
+            }
+            Ok(written)
+        })();
+        match &result {
+            Ok(0) => 0,
+            Ok(_) => self.stats.flushes.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.stats.flush_errors.fetch_add(1, Ordering::Relaxed),
+        };
+        self.stats.log_bytes.store(log.len(), Ordering::Relaxed);
+        result
+    }
+
+    /// Rewrites the log with one line per counted item.
+    fn compact(&self, log: &mut Journal) -> io::Result<()> {
+        let mut text = Vec::with_capacity(self.counts.len() * 48);
+        for mut c in self.counts.iter_mut() {
+            write_line(&mut text, &c);
+            c.logged = c.count;
+        }
+        log.replace(&text)?;
+        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            "{}: compacted to {} item(s), {} bytes",
+            log.path().display(),
+            self.counts.len(),
+            log.len()
+        );
+        Ok(())
+    }
+}
+
+/// `GTIN TAB count TAB first-at TAB serial`: serials are GS1 text and never
+/// hold a tab or newline.
+fn write_line(out: &mut Vec<u8>, c: &Count) {
+    use std::io::Write;
+    let _ = writeln!(out, "{}\t{}\t{}\t{}", c.gtin, c.count, c.first_at, c.serial);
+}
+
+fn parse_line(line: &str) -> Option<(Gtin, &str, u64, i64)> {
+    let mut fields = line.splitn(4, '\t');
+    let gtin = Gtin::parse(fields.next()?).ok()?;
+    let count = fields.next()?.parse().ok()?;
+    let first_at = fields.next()?.parse().ok()?;
+    let serial = fields.next().filter(|s| !s.is_empty())?;
+    Some((gtin, serial, count, first_at))
+}
