@@ -149,7 +149,7 @@ fn overlay(state: &State, body: &[u8], undo: bool) -> Response<Full<Bytes>> {
     };
     let target = match target(state, &asked, undo) {
         Ok(t) => t,
-        Err(resp) => return resp,
+        Err((status, code, detail)) => return error(status, code, &detail),
     };
     let result = if undo {
         state.overlay.undo(&target).map(|c| ("undone", c))
@@ -200,16 +200,19 @@ fn overlay(state: &State, body: &[u8], undo: bool) -> Response<Full<Bytes>> {
     }
 }
 
+/// Why an admin request was refused: its status, error code and detail.
+type Refusal = (StatusCode, &'static str, String);
+
 /// What a change names. A change must name a record of the index served (a
 /// typo must not pass for a recall); an undo may name one that a newer
 /// snapshot dropped.
-fn target(state: &State, asked: &Asked, undo: bool) -> Result<Target, Response<Full<Bytes>>> {
-    let bad = |detail: String| error(StatusCode::BAD_REQUEST, "invalid_change", &detail);
+fn target(state: &State, asked: &Asked, undo: bool) -> Result<Target, Refusal> {
+    let bad = |detail: String| (StatusCode::BAD_REQUEST, "invalid_change", detail);
     let unknown = |what: String| {
-        error(
+        (
             StatusCode::NOT_FOUND,
             "unknown",
-            &format!("{what} is not in the index being served"),
+            format!("{what} is not in the index being served"),
         )
     };
     let loaded = state.index.load();

@@ -116,7 +116,7 @@ impl Journal {
     }
 
     /// Bytes in the log.
-    pub fn len(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.len
     }
 

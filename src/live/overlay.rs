@@ -164,7 +164,7 @@ impl Changes {
     /// Every change, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &Change> {
         let mut all: Vec<&Change> = self.by_key.values().collect();
-        all.sort_by(|a, b| (a.at, a.target.describe()).cmp(&(b.at, b.target.describe())));
+        all.sort_by_key(|c| (c.at, c.target.describe()));
         all.into_iter()
     }
 }
@@ -228,7 +228,7 @@ impl Overlay {
                 )
             };
             let record: Record = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-            let change = record.into_change().map_err(bad)?;
+            let change = record.to_change().map_err(bad)?;
             match record.op {
                 Op::Set => {
                     changes.by_key.insert(change.target.key(), change);
@@ -409,7 +409,7 @@ impl Record {
         line
     }
 
-    fn into_change(&self) -> Result<Change, String> {
+    fn to_change(&self) -> Result<Change, String> {
         let gtin = Gtin::parse(&self.gtin).map_err(|e| e.to_string())?;
         let target = match (&self.lot, &self.serial) {
             (None, None) => Target::Product(gtin),

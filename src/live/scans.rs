@@ -95,7 +95,7 @@ impl Scans {
                 replayed.torn
             );
         }
-        let bytes = log.len();
+        let bytes = log.bytes();
         let scans = Scans::with(Some(log), compact_min_lines);
         for (i, line) in replayed.lines.iter().enumerate() {
             let (gtin, serial, count, first_at) = parse_line(line).ok_or_else(|| {
@@ -205,7 +205,7 @@ impl Scans {
             Ok(_) => self.stats.flushes.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.stats.flush_errors.fetch_add(1, Ordering::Relaxed),
         };
-        self.stats.log_bytes.store(log.len(), Ordering::Relaxed);
+        self.stats.log_bytes.store(log.bytes(), Ordering::Relaxed);
         result
     }
 
@@ -222,7 +222,7 @@ impl Scans {
             "{}: compacted to {} item(s), {} bytes",
             log.path().display(),
             self.counts.len(),
-            log.len()
+            log.bytes()
         );
         Ok(())
     }
