@@ -175,29 +175,11 @@ fn the_admin_api_can_have_an_address_of_its_own() {
 fn the_token_never_appears_in_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     publish(dir.path(), "a.tsidx");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracescan"))
-        .args(["serve", "--index-dir"])
-        .arg(dir.path())
-        .args(["--listen", "127.0.0.1:0", "--threads", "1"])
-        .env("TRACESCAN_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "trace")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The first line names the address it listens on.
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut child, addr) = common::spawn_serve(
+        &["--index-dir".as_ref(), dir.path().as_os_str()],
+        &[("TRACESCAN_ADMIN_TOKEN", TOKEN), ("RUST_LOG", "trace")],
+        &dir.path().join("serve.log"),
+    );
     assert_eq!(request(addr, "POST", "/admin/reload", Some(TOKEN)).0, 200);
     assert_eq!(
         request(
@@ -215,14 +197,8 @@ fn the_token_never_appears_in_the_logs() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    std::io::Read::read_to_string(&mut stdout, &mut logs).unwrap();
+    let mut logs = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut logs).unwrap();
     // Both admin requests are in the audit log, the accepted and the refused.
     assert!(logs.contains("admin POST /admin/reload: 200 OK"), "{logs}");
     assert!(

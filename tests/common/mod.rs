@@ -57,3 +57,40 @@ pub fn report_lines(path: &Path) -> Vec<(String, u64, String)> {
         })
         .collect()
 }
+
+/// Starts `tracescan serve ARGS` on a free loopback port with a single worker
+/// thread and `envs` set, its log written to `log`; returns the process
+/// (standard output piped, its first line read) and its address.
+pub fn spawn_serve(
+    args: &[&std::ffi::OsStr],
+    envs: &[(&str, &str)],
+    log: &Path,
+) -> (std::process::Child, std::net::SocketAddr) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracescan"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--threads", "1"])
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        // A file, not a pipe: a pipe nobody reads would stall the server.
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    // The first line names the address it listens on.
+    let mut line = String::new();
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(stdout, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0] as char);
+    }
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
