@@ -12,9 +12,11 @@
 //!   every `unsafe` access; [`index::write`] publishes a file; [`index::Index`]
 //!   opens and verifies one and answers key lookups.
 //! - [`lookup`]: a parsed code resolved item → batch → product, with warnings.
+//! - [`live`]: what changes while an index serves: status changes on top of
+//!   it and scan counts, kept in append-only logs.
 //! - [`response`]: the JSON answer, assembled around pre-rendered records.
-//! - [`server`]: the HTTP front; [`swap`]: the newest index of a directory,
-//!   swapped in without downtime.
+//! - [`server`]: the HTTP front; [`admin`]: its admin API; [`swap`]: the
+//!   newest index of a directory, swapped in without downtime.
 //!
 //! Beside the pipeline: [`date`] (the calendar), [`synth`] (synthetic
 //! snapshots for tests, benches and load tests).
