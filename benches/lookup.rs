@@ -12,6 +12,9 @@ use tracescan::code::Gtin;
 use tracescan::date::Date;
 use tracescan::index::Index;
 use tracescan::index::write;
+use tracescan::live::Context;
+use tracescan::live::overlay::{Change, NewStatus, Overlay, Target};
+use tracescan::live::scans::Scans;
 use tracescan::synth::{self, Compression, Config};
 
 const N: u64 = 1_000_000;
@@ -164,6 +167,39 @@ fn lookups(c: &mut Criterion) {
             i = (i + 1) & 0xFFFF;
             black_box(
                 tracescan::response::scan(&d.index, &codes[i], today)
+                    .body
+                    .len(),
+            )
+        })
+    });
+    // The same, as the server does it: scans counted (in memory; flushing is
+    // the flusher thread's cost) under an overlay of 1,000 recalled products.
+    let state = tempfile::tempdir().unwrap();
+    let overlay = Overlay::open(&state.path().join("overlay.log")).unwrap();
+    for n in (0..d.gtins.len()).step_by(d.gtins.len() / 1000) {
+        let target = Target::Product(d.gtins[n]);
+        let change = Change {
+            target,
+            status: NewStatus::Recalled,
+            notice: Some("Recalled for the bench.".into()),
+            at: 0,
+        };
+        overlay.set(change).unwrap();
+    }
+    let scans = Scans::in_memory();
+    g.bench_function("scan_item_code_counted_overlay", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let changes = overlay.load();
+            let live = Context {
+                changes: &changes,
+                scans: Some(&scans),
+                warn_above: 20,
+                now: 1_795_000_000,
+                today,
+            };
+            black_box(
+                tracescan::response::scan_as(&d.index, &codes[i], &codes[i], &live)
                     .body
                     .len(),
             )

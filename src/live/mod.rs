@@ -9,6 +9,8 @@ pub mod journal;
 pub mod overlay;
 pub mod scans;
 
+use std::hash::{BuildHasherDefault, Hasher};
+
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::code::Gtin;
@@ -51,5 +53,26 @@ pub(crate) fn key(kind: KeyKind, gtin: Gtin, id: &str) -> u128 {
         let mut long = buf[..9].to_vec();
         long.extend_from_slice(id);
         xxh3_128(&long)
+    }
+}
+
+/// Maps keyed by [`key`] hash nothing again: the key is already a good hash.
+pub(crate) type KeyHasher = BuildHasherDefault<PreHashed>;
+
+#[derive(Default)]
+pub(crate) struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u128` keys are hashed here; anything else still spreads.
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

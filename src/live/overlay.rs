@@ -23,7 +23,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use super::journal::Journal;
-use super::{KeyKind, key};
+use super::{KeyHasher, KeyKind, key};
 use crate::code::Gtin;
 use crate::date::{rfc3339_utc, unix_now};
 use crate::index::Index;
@@ -129,7 +129,7 @@ enum Op {
 /// The changes in force at one moment: what a lookup reads.
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
-    by_key: HashMap<u128, Change>,
+    by_key: HashMap<u128, Change, KeyHasher>,
 }
 
 impl Changes {

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::{DashMap, DashSet};
 
 use super::journal::Journal;
-use super::{KeyKind, key};
+use super::{KeyHasher, KeyKind, key};
 use crate::code::Gtin;
 
 /// An item's count as an answer shows it.
@@ -60,8 +60,8 @@ pub struct ScanStats {
 
 /// The counts of every item scanned, and the log that keeps them.
 pub struct Scans {
-    counts: DashMap<u128, Count>,
-    dirty: DashSet<u128>,
+    counts: DashMap<u128, Count, KeyHasher>,
+    dirty: DashSet<u128, KeyHasher>,
     /// `None`: counts are kept in memory only.
     log: Mutex<Option<Journal>>,
     compact_min_lines: u64,
@@ -76,8 +76,8 @@ impl Scans {
 
     fn with(log: Option<Journal>, compact_min_lines: u64) -> Scans {
         Scans {
-            counts: DashMap::new(),
-            dirty: DashSet::new(),
+            counts: DashMap::default(),
+            dirty: DashSet::default(),
             log: Mutex::new(log),
             compact_min_lines,
             stats: ScanStats::default(),
