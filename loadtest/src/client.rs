@@ -1,0 +1,359 @@
+//! The client: keep-alive HTTP/1.1 connections driven by one thread over mio
+//! (epoll), with optional pipelining. One thread and no runtime keeps the
+//! client's CPU per request low: on two cores it must not be the bottleneck.
+//!
+//! Open loop: each connection has a schedule (the rate divided among the
+//! connections) and a request's latency runs from its *intended* send time,
+//! so a slow answer that delays the requests behind it is charged to them too
+//! (no coordinated omission). Sleeps shorter than a millisecond are spun,
+//! since epoll's timeout is in milliseconds. Closed loop: each connection keeps
+//! `depth` requests outstanding.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use memchr::memmem;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::workload::Workload;
+
+/// How requests are paced.
+#[derive(Clone, Copy, Debug)]
+pub enum Pace {
+    /// As fast as answers come back.
+    Closed,
+    /// This many requests per second, over all connections.
+    Rate(f64),
+}
+
+pub struct Plan {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub connections: usize,
+    /// Requests outstanding per connection.
+    pub depth: usize,
+    pub pace: Pace,
+    /// Answers before this much time has passed are checked but not timed.
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub max_requests: u64,
+    /// How answers are judged.
+    pub check: Check,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Check {
+    /// The status and body the snapshot implies.
+    Snapshot,
+    /// Like `snapshot`, but any 4xx stands for any other (a static server
+    /// answers 404 where we answer 400).
+    Loose4xx,
+    /// Every answer must be 200 (a fixed-body server).
+    Any200,
+}
+
+/// What a run measured.
+pub struct Outcome {
+    /// Latency of answers after the warm-up, in microseconds.
+    pub latency: Histogram<u64>,
+    /// Answers, timed or not.
+    pub answers: u64,
+    /// Answers after the warm-up, and the time they span.
+    pub timed: u64,
+    pub timed_span: Duration,
+    /// Wrong answers by kind, with one example each.
+    pub wrong: Vec<(String, u64, String)>,
+    /// Connections that failed, with why.
+    pub errors: Vec<(String, u64)>,
+    /// Requests sent and never answered (the run ended or a connection broke).
+    pub unanswered: u64,
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// Requests written or to write, oldest first: (case, intended time).
+    outstanding: VecDeque<(u32, Instant)>,
+    out: Vec<u8>,
+    written: usize,
+    input: Vec<u8>,
+    /// The next intended send time (open loop) and position in the sequence.
+    due: Instant,
+    position: usize,
+    broken: bool,
+}
+
+pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(plan.connections);
+    let start = Instant::now();
+    let interval = match plan.pace {
+        Pace::Rate(r) => Duration::from_secs_f64(plan.connections as f64 / r),
+        Pace::Closed => Duration::ZERO,
+    };
+    for i in 0..plan.connections {
+        let std = std::net::TcpStream::connect(plan.addr)
+            .with_context(|| format!("connecting to {}", plan.addr))?;
+        std.set_nodelay(true)?;
+        std.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(std);
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(Conn {
+            stream,
+            outstanding: VecDeque::with_capacity(plan.depth),
+            out: Vec::with_capacity(4096),
+            written: 0,
+            input: Vec::with_capacity(64 * 1024),
+            // Spread the connections' schedules over one interval.
+            due: start + interval.mul_f64(i as f64 / plan.connections as f64),
+            position: i * work.sequence.len() / plan.connections.max(1),
+            broken: false,
+        });
+    }
+    let requests: Vec<Vec<u8>> = work
+        .cases
+        .iter()
+        .map(|c| format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", c.target, plan.host).into_bytes())
+        .collect();
+    let needles: Vec<Vec<memmem::Finder<'_>>> = work
+        .cases
+        .iter()
+        .map(|c| c.expect.needles.iter().map(memmem::Finder::new).collect())
+        .collect();
+
+    let mut out = Outcome {
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        answers: 0,
+        timed: 0,
+        timed_span: Duration::ZERO,
+        wrong: Vec::new(),
+        errors: Vec::new(),
+        unanswered: 0,
+    };
+    let end = start + plan.warmup + plan.duration;
+    let timed_from = start + plan.warmup;
+    let mut sent = 0u64;
+    let mut events = Events::with_capacity(1024);
+    let mut last_answer = start;
+    loop {
+        let now = Instant::now();
+        let sending = now < end && sent < plan.max_requests;
+        let mut next_due: Option<Instant> = None;
+        for c in conns.iter_mut().filter(|c| !c.broken) {
+            while sending && c.outstanding.len() < plan.depth && sent < plan.max_requests {
+                let intended = match plan.pace {
+                    Pace::Closed => now,
+                    Pace::Rate(_) if c.due <= now => {
+                        let d = c.due;
+                        c.due += interval;
+                        d
+                    }
+                    Pace::Rate(_) => break,
+                };
+                let case = work.sequence[c.position % work.sequence.len()];
+                c.position += 1;
+                c.out.extend_from_slice(&requests[case as usize]);
+                c.outstanding.push_back((case, intended));
+                sent += 1;
+            }
+            if matches!(plan.pace, Pace::Rate(_)) && c.outstanding.len() < plan.depth {
+                next_due = Some(next_due.map_or(c.due, |d: Instant| d.min(c.due)));
+            }
+            if c.written < c.out.len() {
+                if let Err(e) = flush(c) {
+                    fail(&mut out, c, &e);
+                }
+            }
+        }
+        let waiting: u64 = conns.iter().map(|c| c.outstanding.len() as u64).sum();
+        if !sending && (waiting == 0 || now > end + Duration::from_secs(5)) {
+            out.unanswered += waiting;
+            break;
+        }
+        if conns.iter().all(|c| c.broken) {
+            out.unanswered += waiting;
+            break;
+        }
+        // Sleep until something can be read or a send is due; spin the last
+        // millisecond.
+        let timeout = match next_due {
+            Some(d) if sending => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left < Duration::from_millis(1) {
+                    Duration::ZERO
+                } else {
+                    left - Duration::from_millis(1)
+                }
+            }
+            _ => Duration::from_millis(5),
+        };
+        poll.poll(&mut events, Some(timeout))?;
+        for event in events.iter() {
+            let c = &mut conns[event.token().0];
+            if c.broken {
+                continue;
+            }
+            if event.is_writable() && c.written < c.out.len() {
+                if let Err(e) = flush(c) {
+                    fail(&mut out, c, &e);
+                    continue;
+                }
+            }
+            if !event.is_readable() {
+                continue;
+            }
+            if let Err(e) = fill(c) {
+                fail(&mut out, c, &e);
+                continue;
+            }
+            let now = Instant::now();
+            let mut consumed = 0;
+            while let Some((len, status, body)) = parse_response(&c.input[consumed..]) {
+                let Some((case, intended)) = c.outstanding.pop_front() else {
+                    let e = io::Error::other("an answer to no request");
+                    fail(&mut out, c, &e);
+                    break;
+                };
+                let body = &c.input[consumed + body.0..consumed + body.1];
+                judge(&mut out, plan.check, work, &needles, case, status, body);
+                out.answers += 1;
+                if intended >= timed_from {
+                    out.timed += 1;
+                    last_answer = now;
+                    let micros = now.saturating_duration_since(intended).as_micros() as u64;
+                    out.latency.saturating_record(micros.max(1));
+                }
+                consumed += len;
+            }
+            c.input.drain(..consumed);
+        }
+    }
+    out.timed_span = last_answer.saturating_duration_since(timed_from);
+    Ok(out)
+}
+
+fn flush(c: &mut Conn) -> io::Result<()> {
+    while c.written < c.out.len() {
+        match c.stream.write(&c.out[c.written..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the server closed",
+                ));
+            }
+            Ok(n) => c.written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    c.out.clear();
+    c.written = 0;
+    Ok(())
+}
+
+fn fill(c: &mut Conn) -> io::Result<()> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            Ok(n) => c.input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn fail(out: &mut Outcome, c: &mut Conn, e: &io::Error) {
+    c.broken = true;
+    out.unanswered += c.outstanding.len() as u64;
+    c.outstanding.clear();
+    let kind = e.to_string();
+    match out.errors.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, n)) => *n += 1,
+        None => out.errors.push((kind, 1)),
+    }
+}
+
+fn judge(
+    out: &mut Outcome,
+    check: Check,
+    work: &Workload,
+    needles: &[Vec<memmem::Finder<'_>>],
+    case: u32,
+    status: u16,
+    body: &[u8],
+) {
+    let c = &work.cases[case as usize];
+    let (kind, ok) = match check {
+        Check::Any200 => ("status", status == 200),
+        Check::Snapshot | Check::Loose4xx => {
+            let want = c.expect.status;
+            let status_ok = status == want
+                || (check == Check::Loose4xx
+                    && (400..500).contains(&want)
+                    && (400..500).contains(&status));
+            if !status_ok {
+                ("status", false)
+            } else if status == want {
+                (
+                    "body",
+                    needles[case as usize]
+                        .iter()
+                        .all(|n| n.find(body).is_some()),
+                )
+            } else {
+                ("body", true)
+            }
+        }
+    };
+    if ok {
+        return;
+    }
+    let kind = format!(
+        "{:?} {kind}: expected {}, got {status}",
+        c.form, c.expect.status
+    );
+    match out.wrong.iter_mut().find(|(k, _, _)| *k == kind) {
+        Some((_, n, _)) => *n += 1,
+        None => {
+            let example = format!(
+                "{} -> {}",
+                c.target,
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+            out.wrong.push((kind, 1, example));
+        }
+    }
+}
+
+/// One whole response at the start of `buf`: its length, status, and the
+/// body's range. Every answer has a Content-Length (no chunked encoding from
+/// the servers measured).
+pub fn parse_response(buf: &[u8]) -> Option<(usize, u16, (usize, usize))> {
+    let head_end = memmem::find(buf, b"\r\n\r\n")? + 4;
+    let head = &buf[..head_end];
+    let status = std::str::from_utf8(head.get(9..12)?).ok()?.parse().ok()?;
+    let mut length = 0usize;
+    for line in head.split(|&b| b == b'\n') {
+        if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
+            length = std::str::from_utf8(&line[15..]).ok()?.trim().parse().ok()?;
+        }
+    }
+    let total = head_end + length;
+    (buf.len() >= total).then_some((total, status, (head_end, total)))
+}

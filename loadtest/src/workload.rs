@@ -1,0 +1,293 @@
+//! The requests a run sends: scan codes drawn from a snapshot, in the forms a
+//! scanner app produces, with Zipf popularity, and what each must answer.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+use tracescan::code::{Gtin, gs1_check_digit};
+use tracescan::snapshot::{LineReader, find};
+
+/// The forms a code is sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// A plain GTIN-14 (a linear barcode): answers the product.
+    Gtin,
+    /// `(01)…(10)…(21)…` as printed under a DataMatrix.
+    Element,
+    /// The raw DataMatrix read: `]d2`, AIs, and GS separators.
+    Raw,
+    /// A GS1 Digital Link path on our own host: `/01/…/10/…/21/…`.
+    DigitalLink,
+    /// A stamp code from a traceability stamp's QR.
+    Stamp,
+    /// A valid GTIN no product has: 404.
+    Unknown,
+    /// A GTIN with a wrong check digit: 400.
+    Malformed,
+}
+
+const FORMS: [(&str, Form); 7] = [
+    ("gtin", Form::Gtin),
+    ("element", Form::Element),
+    ("raw", Form::Raw),
+    ("dl", Form::DigitalLink),
+    ("stamp", Form::Stamp),
+    ("unknown", Form::Unknown),
+    ("malformed", Form::Malformed),
+];
+
+/// How often each form is sent, e.g. `gtin=10,element=15,raw=10,dl=25,stamp=30,unknown=5,malformed=5`.
+pub fn parse_mix(s: &str) -> Result<Vec<(Form, u32)>> {
+    let mut mix = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (name, weight) = part
+            .split_once('=')
+            .with_context(|| format!("mix entry {part:?}: expected form=weight"))?;
+        let form = FORMS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+            .with_context(|| {
+                let names: Vec<_> = FORMS.iter().map(|(n, _)| *n).collect();
+                format!("mix entry {part:?}: unknown form, expected one of {names:?}")
+            })?;
+        let weight: u32 = weight
+            .parse()
+            .with_context(|| format!("mix entry {part:?}: the weight is not a number"))?;
+        mix.push((form, weight));
+    }
+    if mix.iter().map(|(_, w)| w).sum::<u32>() == 0 {
+        bail!("the mix {s:?} sends nothing");
+    }
+    Ok(mix)
+}
+
+/// One item of the snapshot.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub gtin: String,
+    pub lot: Option<String>,
+    pub serial: String,
+    pub stamp: Option<String>,
+}
+
+/// Reads at most `max` items of the snapshot in `dir`, and the GTINs of its
+/// products (so that an "unknown" GTIN is surely unknown).
+pub fn read_snapshot(dir: &Path, max: usize) -> Result<(Vec<Item>, HashSet<String>)> {
+    let mut gtins = HashSet::new();
+    let products = find(dir, "products.jsonl")?
+        .with_context(|| format!("{}: no products.jsonl", dir.display()))?;
+    let mut reader = LineReader::open(&products)?;
+    while let Some(line) = reader.next_line()? {
+        let v: serde_json::Value = serde_json::from_slice(line.bytes)
+            .with_context(|| format!("{} line {}", products.display(), line.number))?;
+        if let Some(g) = v["gtin"].as_str().and_then(|g| Gtin::parse(g).ok()) {
+            gtins.insert(g.to_string());
+        }
+    }
+    let mut items = Vec::new();
+    if let Some(path) = find(dir, "items.jsonl")? {
+        let mut reader = LineReader::open(&path)?;
+        while items.len() < max {
+            let Some(line) = reader.next_line()? else {
+                break;
+            };
+            let v: serde_json::Value = serde_json::from_slice(line.bytes)
+                .with_context(|| format!("{} line {}", path.display(), line.number))?;
+            let text = |k: &str| v[k].as_str().map(str::to_owned);
+            let (Some(gtin), Some(serial)) = (text("gtin"), text("serial")) else {
+                continue;
+            };
+            let Ok(gtin) = Gtin::parse(&gtin) else {
+                continue;
+            };
+            if v["status"] == "void" || !gtins.contains(&gtin.to_string()) {
+                // Void items still answer 200, but keep the check simple:
+                // only items the snapshot surely indexed.
+                continue;
+            }
+            items.push(Item {
+                gtin: gtin.to_string(),
+                lot: text("lot"),
+                serial,
+                stamp: text("stamp"),
+            });
+        }
+    }
+    if items.is_empty() {
+        bail!("{}: no items to scan", dir.display());
+    }
+    Ok((items, gtins))
+}
+
+/// What an answer must be.
+#[derive(Clone, Debug)]
+pub struct Expect {
+    pub status: u16,
+    /// Byte strings the body must contain.
+    pub needles: Vec<Vec<u8>>,
+}
+
+/// One distinct request.
+pub struct Case {
+    /// The request target, as sent.
+    pub target: String,
+    pub form: Form,
+    pub expect: Expect,
+}
+
+/// The distinct requests of a run and the order they are sent in.
+pub struct Workload {
+    pub cases: Vec<Case>,
+    /// Indexes into `cases`; each connection walks it from its own offset.
+    pub sequence: Vec<u32>,
+}
+
+/// Draws `len` requests: forms by `mix`, items by a Zipf law of exponent
+/// `zipf` over a random ranking of the items.
+pub fn draw(
+    items: &[Item],
+    gtins: &HashSet<String>,
+    mix: &[(Form, u32)],
+    zipf: f64,
+    len: usize,
+    seed: u64,
+) -> Result<Workload> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut ranking: Vec<u32> = (0..items.len() as u32).collect();
+    ranking.shuffle(&mut rng);
+    let popularity = Zipf::new(items.len() as f64, zipf).context("the Zipf exponent")?;
+    let total: u32 = mix.iter().map(|(_, w)| w).sum();
+    let mut cases = Vec::new();
+    let mut known: HashMap<(Form, u32), u32> = HashMap::new();
+    let mut sequence = Vec::with_capacity(len);
+    for _ in 0..len {
+        let mut pick = rng.random_range(0..total);
+        let form = mix
+            .iter()
+            .find(|(_, w)| {
+                let hit = pick < *w;
+                pick = pick.saturating_sub(*w);
+                hit
+            })
+            .map_or(mix[0].0, |(f, _)| *f);
+        let rank = popularity.sample(&mut rng) as usize - 1;
+        let mut item = ranking[rank.min(items.len() - 1)];
+        // A stamp form needs an item with a stamp; fall back to the element string.
+        let form = match form {
+            Form::Stamp if items[item as usize].stamp.is_none() => Form::Element,
+            f => f,
+        };
+        if matches!(form, Form::Unknown | Form::Malformed) {
+            // Errors are not popular: each is its own case.
+            item = rng.random();
+        }
+        let next = cases.len() as u32;
+        let id = *known.entry((form, item)).or_insert(next);
+        if id == next {
+            cases.push(case(items, gtins, form, item));
+        }
+        sequence.push(id);
+    }
+    Ok(Workload { cases, sequence })
+}
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+fn scan(code: &str) -> String {
+    format!("/v1/scan?code={}", enc(code))
+}
+
+fn found(level: &str, gtin: &str) -> Expect {
+    Expect {
+        status: 200,
+        needles: vec![
+            format!("\"match\":\"{level}\"").into_bytes(),
+            format!("\"gtin\":\"{gtin}\"").into_bytes(),
+        ],
+    }
+}
+
+fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32) -> Case {
+    let (target, expect) = match form {
+        Form::Unknown | Form::Malformed => {
+            // 0999… is outside the generator's 893 prefix and the sample's.
+            let mut digits = format!("0999{:09}", n % 1_000_000_000);
+            let check = gs1_check_digit(digits.as_bytes());
+            if form == Form::Malformed {
+                digits.push(char::from(b'0' + (check + 1) % 10));
+                let expect = Expect {
+                    status: 400,
+                    needles: vec![b"\"error\":\"invalid_code\"".to_vec()],
+                };
+                (scan(&digits), expect)
+            } else {
+                digits.push(char::from(b'0' + check));
+                assert!(!gtins.contains(&digits), "{digits} is a known GTIN");
+                let expect = Expect {
+                    status: 404,
+                    needles: vec![b"\"error\":\"not_found\"".to_vec()],
+                };
+                (scan(&digits), expect)
+            }
+        }
+        _ => {
+            let item = &items[n as usize];
+            let g = &item.gtin;
+            match form {
+                Form::Gtin => (scan(g), found("product", g)),
+                Form::Element => {
+                    let lot = item
+                        .lot
+                        .as_ref()
+                        .map(|l| format!("(10){l}"))
+                        .unwrap_or_default();
+                    (
+                        scan(&format!("(01){g}{lot}(21){}", item.serial)),
+                        found("item", g),
+                    )
+                }
+                Form::Raw => {
+                    let lot = item
+                        .lot
+                        .as_ref()
+                        .map(|l| format!("\u{1d}10{l}"))
+                        .unwrap_or_default();
+                    (
+                        scan(&format!("]d201{g}21{}{lot}", item.serial)),
+                        found("item", g),
+                    )
+                }
+                Form::DigitalLink => {
+                    let lot = item
+                        .lot
+                        .as_ref()
+                        .map(|l| format!("/10/{}", enc(l)))
+                        .unwrap_or_default();
+                    (
+                        format!("/01/{g}{lot}/21/{}", enc(&item.serial)),
+                        found("item", g),
+                    )
+                }
+                Form::Stamp => {
+                    let stamp = item.stamp.as_deref().expect("chosen with a stamp");
+                    (scan(stamp), found("item", g))
+                }
+                Form::Unknown | Form::Malformed => unreachable!("handled above"),
+            }
+        }
+    };
+    Case {
+        target,
+        form,
+        expect,
+    }
+}
