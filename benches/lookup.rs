@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rkyv::util::AlignedVec;
 use tracescan::build::{self, Blob, Collected, RejectLog};
 use tracescan::code::Gtin;
@@ -15,6 +16,7 @@ use tracescan::index::write;
 use tracescan::live::Context;
 use tracescan::live::overlay::{Change, NewStatus, Overlay, Target};
 use tracescan::live::scans::Scans;
+use tracescan::server::{State, handle};
 use tracescan::synth::{self, Compression, Config};
 
 const N: u64 = 1_000_000;
@@ -28,6 +30,9 @@ struct Data {
     items: HashMap<(u64, String), (String, bool)>,
     gtins: Vec<Gtin>,
     serials: Vec<String>,
+    /// The same index as a file, for a server state to map.
+    file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 fn data() -> Data {
@@ -46,7 +51,10 @@ fn data() -> Data {
     let Blob::Memory(blob) = blob else {
         unreachable!("collected in memory")
     };
-    let index = Index::from_bytes(write::to_bytes(payload, &blob, 0).unwrap()).unwrap();
+    let bytes = write::to_bytes(payload, &blob, 0).unwrap();
+    let file = dir.path().join("index.tsidx");
+    std::fs::write(&file, &bytes[..]).unwrap();
+    let index = Index::from_bytes(bytes).unwrap();
     let gtins: Vec<Gtin> = (0..N).map(|n| synth::gtin(cfg.seed, n)).collect();
     let serials: Vec<String> = (0..N)
         .map(|n| synth::serial(cfg.seed, synth::item_number(&cfg, n, 0, 0)))
@@ -68,6 +76,8 @@ fn data() -> Data {
         items,
         gtins,
         serials,
+        file,
+        _dir: dir,
     }
 }
 
@@ -187,6 +197,22 @@ fn lookups(c: &mut Criterion) {
         overlay.set(change).unwrap();
     }
     let scans = Scans::in_memory();
+    // A whole request as the server handles it, without sockets: the router
+    // called directly with a parsed request (the index mapped from a file,
+    // scans counted, no overlay).
+    let state = State::new(7 * 3600);
+    state.install(Index::open(&d.file).unwrap(), &d.file);
+    let targets: Vec<String> = codes
+        .iter()
+        .map(|c| format!("/v1/scan?code={}", utf8_percent_encode(c, NON_ALPHANUMERIC)))
+        .collect();
+    g.bench_function("handle_request", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let req = hyper::Request::get(targets[i].as_str()).body(()).unwrap();
+            black_box(handle(&state, &req).status())
+        })
+    });
     g.bench_function("scan_item_code_counted_overlay", |b| {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;

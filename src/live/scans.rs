@@ -29,6 +29,12 @@ use super::journal::Journal;
 use super::{KeyHasher, KeyKind, key};
 use crate::code::Gtin;
 
+/// Shards of the count map. Many, so that a flush or a compaction, which
+/// holds one shard at a time, holds few entries: on a server whose flusher
+/// shares a core with a worker, a preempted flusher must not hold a large part
+/// of the map.
+const SHARDS: usize = 256;
+
 /// An item's count as an answer shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -76,7 +82,7 @@ impl Scans {
 
     fn with(log: Option<Journal>, compact_min_lines: u64) -> Scans {
         Scans {
-            counts: DashMap::default(),
+            counts: DashMap::with_hasher_and_shard_amount(KeyHasher::default(), SHARDS),
             dirty: DashSet::default(),
             log: Mutex::new(log),
             compact_min_lines,
