@@ -130,6 +130,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
         .collect();
 
     let mut out = Outcome {
+        // 1 µs to 60 s, three significant digits.
         latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
         answers: 0,
         timed: 0,

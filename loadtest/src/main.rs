@@ -131,35 +131,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plot { out, runs } => {
-            let summaries = runs
+            let curves = runs
                 .iter()
                 .map(|p| {
                     let text =
                         std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
-                    let v: serde_json::Value = serde_json::from_str(&text)?;
-                    Ok(report::Summary {
-                        label: v["label"].as_str().unwrap_or("run").to_owned(),
-                        curve: serde_json::from_value(v["curve"].clone())?,
-                        ..report::summarize("", serde_json::Value::Null, &empty()?, None)
-                    })
+                    let v: serde_json::Value =
+                        serde_json::from_str(&text).with_context(|| p.display().to_string())?;
+                    let label = v["label"].as_str().unwrap_or("run").to_owned();
+                    Ok((label, serde_json::from_value(v["curve"].clone())?))
                 })
-                .collect::<Result<Vec<_>>>()?;
-            report::plot(&summaries.iter().collect::<Vec<_>>(), &out)?;
+                .collect::<Result<Vec<report::Curve>>>()?;
+            report::plot(&curves, &out)?;
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn empty() -> Result<client::Outcome> {
-    Ok(client::Outcome {
-        latency: hdrhistogram::Histogram::new(3)?,
-        answers: 0,
-        timed: 0,
-        timed_span: Duration::ZERO,
-        wrong: Vec::new(),
-        errors: Vec::new(),
-        unanswered: 0,
-    })
 }
 
 fn draw(work: &WorkArgs) -> Result<workload::Workload> {
@@ -209,7 +195,7 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         summary.write_json(path)?;
     }
     if let Some(path) = &args.svg {
-        report::plot(&[&summary], path)?;
+        report::plot(&[(summary.label.clone(), summary.curve.clone())], path)?;
     }
     let clean = summary.wrong == 0 && summary.errors.is_empty() && summary.answers > 0;
     Ok(if clean {

@@ -132,15 +132,18 @@ impl Summary {
     }
 }
 
+/// A run as a plot shows it: its label and its percentile curve.
+pub type Curve = (String, Vec<(f64, u64)>);
+
 /// Latency against percentile, the percentile axis in "nines" (1 = p90,
 /// 2 = p99, 3 = p99.9), for one or more runs.
-pub fn plot(runs: &[&Summary], path: &Path) -> Result<()> {
+pub fn plot(runs: &[Curve], path: &Path) -> Result<()> {
     let nines = |p: f64| -(1.0 - (p / 100.0).min(0.99999)).log10();
     let max_x = 5.0f64;
     let max_y = runs
         .iter()
-        .flat_map(|r| {
-            r.curve
+        .flat_map(|(_, curve)| {
+            curve
                 .iter()
                 .filter(|(p, _)| nines(*p) <= max_x)
                 .map(|(_, v)| *v)
@@ -163,17 +166,16 @@ pub fn plot(runs: &[&Summary], path: &Path) -> Result<()> {
         .y_desc("latency (ms)")
         .draw()?;
     let colours = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
-    for (i, run) in runs.iter().enumerate() {
+    for (i, (label, curve)) in runs.iter().enumerate() {
         let colour = colours[i % colours.len()];
-        let points: Vec<(f64, f64)> = run
-            .curve
+        let points: Vec<(f64, f64)> = curve
             .iter()
             .map(|(p, v)| (nines(*p), *v as f64 / 1000.0))
             .filter(|(x, _)| *x <= max_x)
             .collect();
         chart
             .draw_series(LineSeries::new(points, &colour))?
-            .label(run.label.clone())
+            .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
     }
     chart
