@@ -30,6 +30,11 @@ struct Data {
     items: HashMap<(u64, String), (String, bool)>,
     gtins: Vec<Gtin>,
     serials: Vec<String>,
+    /// The same records in LMDB (an established embedded store), products
+    /// keyed by the GTIN's 8 bytes, items by those and the serial.
+    lmdb: heed::Env,
+    lmdb_products: heed::Database<heed::types::Bytes, heed::types::Bytes>,
+    lmdb_items: heed::Database<heed::types::Bytes, heed::types::Bytes>,
     /// The same index as a file, for a server state to map.
     file: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -70,15 +75,56 @@ fn data() -> Data {
             (item.stamp().unwrap().to_owned(), item.is_void()),
         );
     }
+    let (lmdb, lmdb_products, lmdb_items) = lmdb_of(&dir.path().join("lmdb"), &products, &items);
     Data {
         index,
         products,
         items,
         gtins,
         serials,
+        lmdb,
+        lmdb_products,
+        lmdb_items,
         file,
         _dir: dir,
     }
+}
+
+type LmdbDb = heed::Database<heed::types::Bytes, heed::types::Bytes>;
+
+/// LMDB loaded with the same products and items, in one write transaction.
+fn lmdb_of(
+    dir: &std::path::Path,
+    products: &HashMap<u64, String>,
+    items: &HashMap<(u64, String), (String, bool)>,
+) -> (heed::Env, LmdbDb, LmdbDb) {
+    std::fs::create_dir_all(dir).unwrap();
+    // SAFETY: the environment is opened once, by this process only.
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .map_size(8 << 30)
+            .max_dbs(2)
+            .open(dir)
+            .unwrap()
+    };
+    let mut w = env.write_txn().unwrap();
+    let p: LmdbDb = env.create_database(&mut w, Some("products")).unwrap();
+    let i: LmdbDb = env.create_database(&mut w, Some("items")).unwrap();
+    for (gtin, json) in products {
+        p.put(&mut w, &gtin.to_be_bytes(), json.as_bytes()).unwrap();
+    }
+    for ((gtin, serial), (stamp, _)) in items {
+        i.put(&mut w, &item_key(*gtin, serial), stamp.as_bytes())
+            .unwrap();
+    }
+    w.commit().unwrap();
+    (env, p, i)
+}
+
+fn item_key(gtin: u64, serial: &str) -> Vec<u8> {
+    let mut key = gtin.to_be_bytes().to_vec();
+    key.extend_from_slice(serial.as_bytes());
+    key
 }
 
 /// A GTIN that is in no generated snapshot (another country's prefix).
@@ -142,6 +188,23 @@ fn lookups(c: &mut Criterion) {
             black_box(d.index.product(misses[i]).is_some())
         })
     });
+    // One read transaction for all lookups, as a server would hold one per
+    // request batch; a get then costs a B-tree descent.
+    let rtxn = d.lmdb.read_txn().unwrap();
+    g.bench_function("lmdb_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let key = d.gtins[order[i]].as_u64().to_be_bytes();
+            black_box(d.lmdb_products.get(&rtxn, &key).unwrap().map(|j| j.len()))
+        })
+    });
+    g.bench_function("lmdb_miss", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let key = misses[i].as_u64().to_be_bytes();
+            black_box(d.lmdb_products.get(&rtxn, &key).unwrap().is_some())
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("item_1M");
@@ -157,6 +220,13 @@ fn lookups(c: &mut Criterion) {
             i = (i + 1) & 0xFFFF;
             let p = d.index.product(d.gtins[order[i]]).unwrap();
             black_box(d.index.item(&p, &serials[i]).map(|it| it.serial().len()))
+        })
+    });
+    g.bench_function("lmdb_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let key = item_key(d.gtins[order[i]].as_u64(), &serials[i]);
+            black_box(d.lmdb_items.get(&rtxn, &key).unwrap().map(|s| s.len()))
         })
     });
     g.finish();
