@@ -373,16 +373,6 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
     let loaded = state.index.load();
-    let changes = state.overlay.load();
-    let now = unix_now();
-    let live = Context {
-        changes: &changes,
-        // A HEAD is a probe, not a scan: only GETs are counted.
-        scans: (req.method() == Method::GET).then_some(&state.scans),
-        warn_above: state.warn_above,
-        now,
-        today: Date::at(now, state.utc_offset),
-    };
     match (readable, path) {
         (true, "/healthz") => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         (true, "/readyz") => match &*loaded {
@@ -406,14 +396,14 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
             let Some(l) = &*loaded else {
                 return not_ready();
             };
-            let answer = match query_param(req.uri().query().unwrap_or(""), "code") {
-                Some(Ok(code)) => response::scan_as(&l.index, &code, &code, &live),
-                Some(Err(detail)) => response::invalid_code(&detail),
-                None => {
-                    response::invalid_code("the code parameter is missing: GET /v1/scan?code=...")
-                }
-            };
-            lookup_response(answer, l.generation)
+            match query_param(req.uri().query().unwrap_or(""), "code") {
+                Some(Ok(code)) => lookup(state, l, req.method(), &code, &code),
+                Some(Err(detail)) => lookup_response(response::invalid_code(&detail), l.generation),
+                None => lookup_response(
+                    response::invalid_code("the code parameter is missing: GET /v1/scan?code=..."),
+                    l.generation,
+                ),
+            }
         }
         (true, p) if p.starts_with("/01/") => {
             let Some(l) = &*loaded else {
@@ -422,9 +412,13 @@ pub fn handle<B>(state: &State, req: &Request<B>) -> Response<Full<Bytes>> {
             let shown = req.uri().path_and_query().map_or(p, |pq| pq.as_str());
             // Our own Digital Link paths are parsed as a Digital Link on a
             // placeholder host.
-            let answer =
-                response::scan_as(&l.index, shown, &format!("https://local{shown}"), &live);
-            lookup_response(answer, l.generation)
+            lookup(
+                state,
+                l,
+                req.method(),
+                shown,
+                &format!("https://local{shown}"),
+            )
         }
         (false, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan") => {
             method_not_allowed("GET, HEAD")
@@ -465,6 +459,28 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
             .map(|s| s.into_owned())
             .map_err(|_| format!("the {name} parameter does not decode to UTF-8 text")),
     )
+}
+
+/// Looks `raw` up in `loaded` under the status changes in force, and counts
+/// the scan of an item when the request is a GET (a HEAD is a probe).
+fn lookup(
+    state: &State,
+    loaded: &Loaded,
+    method: &Method,
+    shown: &str,
+    raw: &str,
+) -> Response<Full<Bytes>> {
+    let changes = state.overlay.load();
+    let now = unix_now();
+    let live = Context {
+        changes: &changes,
+        scans: (method == Method::GET).then_some(&state.scans),
+        warn_above: state.warn_above,
+        now,
+        today: Date::at(now, state.utc_offset),
+    };
+    let answer = response::scan_as(&loaded.index, shown, raw, &live);
+    lookup_response(answer, loaded.generation)
 }
 
 fn lookup_response(answer: Answer, generation: u64) -> Response<Full<Bytes>> {
