@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -42,25 +42,8 @@ fn exchange(
         body.len()
     );
     conn.get_mut().write_all(request.as_bytes()).ok()?;
-    let mut line = String::new();
-    conn.read_line(&mut line).ok().filter(|&n| n > 0)?;
-    let status = line.split(' ').nth(1)?.parse().ok()?;
-    let mut length = 0;
-    loop {
-        line.clear();
-        conn.read_line(&mut line).ok().filter(|&n| n > 0)?;
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().ok()?;
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    conn.read_exact(&mut body).ok()?;
-    Some((status, String::from_utf8(body).ok()?))
+    let response = common::read_response(conn)?;
+    Some((response.status, String::from_utf8(response.body).ok()?))
 }
 
 fn connect(addr: SocketAddr) -> BufReader<TcpStream> {

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -42,30 +42,12 @@ fn publish_corrupt(dir: &Path, name: &str) {
 
 /// One answer: status, the generation it names, the snapshot it came from.
 fn read_answer(r: &mut BufReader<TcpStream>) -> (u16, u64, String) {
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (mut length, mut generation) = (0, 0);
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        let (k, v) = line.trim_end().split_once(": ").unwrap();
-        match k.to_ascii_lowercase().as_str() {
-            "content-length" => length = v.parse().unwrap(),
-            "x-tracescan-generation" => generation = v.parse().unwrap(),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let response = common::read_response(r).expect("an answer");
+    let (status, body) = (response.status, &response.body);
+    let generation = response
+        .header("x-tracescan-generation")
+        .map_or(0, |v| v.parse().unwrap());
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
     let right = json["match"] == "item" && json["item"]["serial"] == "S001001";
     let snapshot = if right {
         json["snapshot"].as_str().unwrap_or("").to_owned()

@@ -94,3 +94,49 @@ pub fn spawn_serve(
         .unwrap();
     (child, addr)
 }
+
+/// One HTTP/1.1 response: status, headers (names in lower case), body.
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response from a keep-alive connection; `None` once the
+/// connection has closed or sent something that is not a response.
+pub fn read_response(r: &mut std::io::BufReader<std::net::TcpStream>) -> Option<Response> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    r.read_line(&mut line).ok().filter(|&n| n > 0)?;
+    let status = line.split(' ').nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).ok().filter(|&n| n > 0)?;
+        if line == "\r\n" {
+            break;
+        }
+        let (k, v) = line.trim_end().split_once(':')?;
+        headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
+    }
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let length = response
+        .header("content-length")
+        .map_or(Some(0), |v| v.parse().ok())?;
+    response.body = vec![0; length];
+    r.read_exact(&mut response.body).ok()?;
+    Some(response)
+}
