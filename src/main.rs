@@ -555,6 +555,7 @@ fn serve(
     std::thread::Builder::new()
         .name("scan-flush".into())
         .spawn(move || {
+            background_priority();
             loop {
                 std::thread::sleep(live.flush);
                 if let Err(e) = flusher_state.scans.flush() {
@@ -633,4 +634,25 @@ fn parse_offset(s: &str) -> std::result::Result<i64, String> {
         return Err(bad());
     }
     Ok(sign * (h * 3600 + m * 60))
+}
+
+/// Puts the calling thread in the idle scheduling class (`SCHED_IDLE`): it
+/// then runs only when no answering thread wants its core, and a worker that
+/// wakes takes the core back at once. Without it, a flush of a second's
+/// counts (a few milliseconds of work) preempts the worker it shares a core
+/// with for whole scheduler slices, and every answer queued behind waits.
+/// The cost is on the flusher: on a saturated core its flushes come late.
+fn background_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        policy,
+    ) {
+        tracing::warn!("scan flusher keeps normal priority: {e:?}");
+    }
 }

@@ -540,7 +540,7 @@ fn metrics(state: &State) -> Response<Full<Bytes>> {
     let overlay = &state.overlay;
     let scans = &state.scans.stats;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let rows: [(&str, &str, &str, u64); 14] = [
+    let rows: [(&str, &str, &str, u64); 16] = [
         (
             "tracescan_generation",
             "gauge",
@@ -606,6 +606,18 @@ fn metrics(state: &State) -> Response<Full<Bytes>> {
             "counter",
             "Scan-count flushes that failed.",
             load(&scans.flush_errors),
+        ),
+        (
+            "tracescan_scan_unflushed_items",
+            "gauge",
+            "Items whose scan count is ahead of the scan log (lost if the process died now).",
+            state.scans.unflushed() as u64,
+        ),
+        (
+            "tracescan_scan_last_flush_timestamp_seconds",
+            "gauge",
+            "When the scan log last took every count, Unix seconds (0: not yet).",
+            load(&scans.last_flush_at),
         ),
         (
             "tracescan_scan_compactions_total",

@@ -459,6 +459,8 @@ fn item_answers_count_scans_and_warn_above_the_threshold() {
         "tracescan_scanned_items 1\n",
         "tracescan_overlay_entries 0\n",
         "tracescan_overlay_durable 1\n",
+        "# TYPE tracescan_scan_unflushed_items gauge\n",
+        "# TYPE tracescan_scan_last_flush_timestamp_seconds gauge\n",
         "# TYPE tracescan_scans_total counter\n",
     ] {
         assert!(metrics.contains(line), "{line:?} missing from\n{metrics}");

@@ -232,6 +232,30 @@ fn scan_counts_survive_a_restart_and_compaction_keeps_every_count() {
 }
 
 #[test]
+fn a_flush_writes_each_item_scanned_since_the_last_one_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scans.log");
+    let a = (gtin("08930002000017"), "S001001");
+    let b = (gtin("08930002000086"), "S9");
+    let scans = Scans::open(&path, 1000).unwrap();
+    for _ in 0..5 {
+        scans.record(a.0, a.1, 100);
+        scans.record(b.0, b.1, 100);
+    }
+    assert_eq!(scans.unflushed(), 2);
+    assert_eq!(scans.flush().unwrap(), 2);
+    assert_eq!(scans.unflushed(), 0);
+    assert_eq!(scans.flush().unwrap(), 0, "nothing scanned since");
+    scans.record(a.0, a.1, 200);
+    scans.record(a.0, a.1, 201);
+    assert_eq!(scans.flush().unwrap(), 1);
+    let log = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(lines[2].starts_with("08930002000017\t7\t100\t"), "{log}");
+}
+
+#[test]
 fn a_torn_scan_log_keeps_every_complete_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scans.log");

@@ -3,9 +3,10 @@
 //! sign of a cloned code.
 //!
 //! Hot path: one sharded `DashMap` entry update per item scan, no global
-//! lock. An item whose count changed since the last flush is put on a sharded
-//! dirty set once; every flush interval the flusher writes the dirty items'
-//! totals to the scan log in one append and syncs it.
+//! lock. An item whose count changed since the last flush is pushed once onto
+//! the dirty list (a short mutex, taken once per item and interval, not per
+//! scan); every flush interval the flusher swaps the list out, writes those
+//! items' totals to the scan log in one append and syncs it.
 //!
 //! Loss window: a crash of the process loses at most the scans counted since
 //! the last flush began (one flush interval, 1 s by default): what a flush
@@ -23,7 +24,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
 
 use super::journal::Journal;
 use super::{KeyHasher, KeyKind, key};
@@ -62,14 +63,19 @@ pub struct ScanStats {
     pub flush_errors: AtomicU64,
     pub compactions: AtomicU64,
     pub log_bytes: AtomicU64,
+    /// When the last flush finished, Unix seconds (0: none yet): the log
+    /// holds every count as of then.
+    pub last_flush_at: AtomicU64,
 }
 
 /// The counts of every item scanned, and the log that keeps them.
 pub struct Scans {
     counts: DashMap<u128, Count, KeyHasher>,
-    dirty: DashSet<u128, KeyHasher>,
+    /// Keys of the items whose count is ahead of the log, each once: a key is
+    /// pushed when its count first moves past `logged`.
+    dirty: Mutex<Vec<u128>>,
     /// `None`: counts are kept in memory only.
-    log: Mutex<Option<Journal>>,
+    log: Mutex<Option<Log>>,
     compact_min_lines: u64,
     pub stats: ScanStats,
 }
@@ -83,8 +89,11 @@ impl Scans {
     fn with(log: Option<Journal>, compact_min_lines: u64) -> Scans {
         Scans {
             counts: DashMap::with_hasher_and_shard_amount(KeyHasher::default(), SHARDS),
-            dirty: DashSet::default(),
-            log: Mutex::new(log),
+            dirty: Mutex::default(),
+            log: Mutex::new(log.map(|journal| Log {
+                journal,
+                text: Vec::new(),
+            })),
             compact_min_lines,
             stats: ScanStats::default(),
         }
@@ -149,7 +158,12 @@ impl Scans {
         });
         if entry.count == entry.logged {
             // First change since the last flush: the flusher must see it.
-            self.dirty.insert(key);
+            // (The entry's shard lock is held, so a flush cannot set
+            // `logged` in between and the key is pushed exactly once.)
+            self.dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(key);
         }
         entry.count += 1;
         self.stats.scans.fetch_add(1, Ordering::Relaxed);
@@ -174,35 +188,40 @@ impl Scans {
         self.counts.len()
     }
 
+    /// Items whose count is ahead of the log: what a crash now would lose.
+    pub fn unflushed(&self) -> usize {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Writes the totals of items scanned since the last flush to the log and
     /// syncs it; compacts the log when it is mostly history. Returns how many
     /// items were written.
     pub fn flush(&self) -> io::Result<usize> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(log) = log.as_mut() else {
+        let Some(Log { journal, text }) = log.as_mut() else {
             return Ok(0);
         };
-        let keys: Vec<u128> = self.dirty.iter().map(|k| *k).collect();
-        let mut text = Vec::with_capacity(keys.len() * 48);
+        let keys = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+        // The buffer is kept from flush to flush: a fresh megabyte each second
+        // costs page faults (and zeroing) on the core that answers scans.
+        text.clear();
         let mut written = 0;
-        for key in keys {
-            // Off the dirty set first: a scan from here on marks it again.
-            self.dirty.remove(&key);
-            if let Some(mut c) = self.counts.get_mut(&key) {
-                if c.count != c.logged {
-                    write_line(&mut text, &c);
-                    c.logged = c.count;
-                    written += 1;
-                }
+        for key in &keys {
+            // A compaction since the push may have logged it already.
+            if let Some(mut c) = self.counts.get_mut(key).filter(|c| c.count != c.logged) {
+                write_line(text, &c);
+                // From here a scan of this item pushes its key again.
+                c.logged = c.count;
+                written += 1;
             }
         }
         let result = (|| {
             if !text.is_empty() {
-                log.append(&text)?;
-                log.sync()?;
+                journal.append(text)?;
+                journal.sync()?;
             }
-            if log.lines() > self.compact_min_lines.max(2 * self.counts.len() as u64) {
-                self.compact(log)?;
+            if journal.lines() > self.compact_min_lines.max(2 * self.counts.len() as u64) {
+                self.compact(journal)?;
             }
             Ok(written)
         })();
@@ -211,7 +230,15 @@ impl Scans {
             Ok(_) => self.stats.flushes.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.stats.flush_errors.fetch_add(1, Ordering::Relaxed),
         };
-        self.stats.log_bytes.store(log.bytes(), Ordering::Relaxed);
+        if result.is_ok() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            self.stats.last_flush_at.store(now, Ordering::Relaxed);
+        }
+        self.stats
+            .log_bytes
+            .store(journal.bytes(), Ordering::Relaxed);
         result
     }
 
@@ -232,6 +259,12 @@ impl Scans {
         );
         Ok(())
     }
+}
+
+/// The scan log and the flush's text buffer, under one lock.
+struct Log {
+    journal: Journal,
+    text: Vec<u8>,
 }
 
 /// `GTIN TAB count TAB first-at TAB serial`: serials are GS1 text and never
