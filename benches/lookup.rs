@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use std::hint::black_box;
+use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -125,6 +126,68 @@ fn item_key(gtin: u64, serial: &str) -> Vec<u8> {
     let mut key = gtin.to_be_bytes().to_vec();
     key.extend_from_slice(serial.as_bytes());
     key
+}
+
+/// LMDB holding the products and items of an index file, kept beside it in
+/// `FILE.lmdb/` and reused while it matches the file's record counts: the
+/// load of 100 M items takes minutes. Items are sorted by key first and
+/// appended, LMDB's bulk load.
+fn lmdb_of_index<D: AsRef<[u8]>>(index: &Index<D>, file: &Path) -> (heed::Env, LmdbDb, LmdbDb) {
+    let h = index.header();
+    let dir = file.with_extension("lmdb");
+    let marker = dir.join("loaded");
+    let counts = format!("{} products, {} items\n", h.products, h.items);
+    let fresh = std::fs::read_to_string(&marker).ok().as_deref() != Some(counts.as_str());
+    if fresh {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    // SAFETY: the environment is opened once, by this process only.
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .map_size(64 << 30)
+            .max_dbs(2)
+            .open(&dir)
+            .unwrap()
+    };
+    let mut w = env.write_txn().unwrap();
+    let p: LmdbDb = env.create_database(&mut w, Some("products")).unwrap();
+    let i: LmdbDb = env.create_database(&mut w, Some("items")).unwrap();
+    if fresh {
+        let started = std::time::Instant::now();
+        let mut products: Vec<(u64, u32)> = (0..h.products as u32)
+            .map(|id| (index.product_at(id).gtin().as_u64(), id))
+            .collect();
+        products.sort_unstable();
+        for (gtin, id) in products {
+            let json = index.product_at(id).json_bytes();
+            p.put_with_flags(&mut w, heed::PutFlags::APPEND, &gtin.to_be_bytes(), json)
+                .unwrap();
+        }
+        // (GTIN, serial padded with zero bytes, item id): serials hold no
+        // zero byte, so the padded order is the order of the LMDB keys.
+        let mut items: Vec<(u64, [u8; 20], u32)> = (0..h.items as usize)
+            .map(|id| {
+                let item = index.item_at(id);
+                let mut serial = [0u8; 20];
+                serial[..item.serial().len()].copy_from_slice(item.serial().as_bytes());
+                (index.parents(&item).0.gtin().as_u64(), serial, id as u32)
+            })
+            .collect();
+        items.sort_unstable();
+        for (gtin, _, id) in items {
+            let item = index.item_at(id as usize);
+            let stamp = item.stamp().unwrap_or("").as_bytes();
+            i.put_with_flags(&mut w, heed::PutFlags::APPEND, &item_key(gtin, item.serial()), stamp)
+                .unwrap();
+        }
+        w.commit().unwrap();
+        std::fs::write(&marker, &counts).unwrap();
+        eprintln!("LMDB loaded in {:.0?} ({})", started.elapsed(), counts.trim());
+    } else {
+        w.commit().unwrap();
+    }
+    (env, p, i)
 }
 
 /// A GTIN that is in no generated snapshot (another country's prefix).
@@ -305,9 +368,10 @@ fn lookups(c: &mut Criterion) {
 }
 
 /// Lookups in an index file named by `TRACESCAN_BENCH_INDEX` (for example
-/// one built by `loadtest/scale.sh`), warm: items sampled from the index
-/// itself, and unknown GTINs. Beside a `HashMap` of all its items when there
-/// are at most 20 million (more would not fit beside the mapped index).
+/// one built by `loadtest/scale.sh`), warm: products and items sampled from
+/// the index itself, and unknown GTINs. Beside LMDB holding the same products
+/// and items, and beside a `HashMap` of all items when there are at most 20
+/// million (more would not fit beside the mapped index).
 fn file_lookups(c: &mut Criterion) {
     let Ok(path) = std::env::var("TRACESCAN_BENCH_INDEX") else {
         return;
@@ -323,8 +387,43 @@ fn file_lookups(c: &mut Criterion) {
         })
         .collect();
     let misses: Vec<Gtin> = (0..1u64 << 16).map(gtin).collect();
+    let products = index.header().products;
+    let product_keys: Vec<Gtin> = scattered(1 << 16)
+        .into_iter()
+        .map(|k| index.product_at((k as u64 * 7919 % products) as u32).gtin())
+        .collect();
+    let (lmdb, lmdb_products, lmdb_items) = lmdb_of_index(&index, Path::new(&path));
+    let rtxn = lmdb.read_txn().unwrap();
     let mut g = c.benchmark_group(&name);
     let mut i = 0;
+    g.bench_function("index_product_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            black_box(index.product(product_keys[i]).map(|p| p.json_bytes().len()))
+        })
+    });
+    g.bench_function("lmdb_product_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let key = product_keys[i].as_u64().to_be_bytes();
+            black_box(lmdb_products.get(&rtxn, &key).unwrap().map(|j| j.len()))
+        })
+    });
+    g.bench_function("lmdb_product_miss", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let key = misses[i].as_u64().to_be_bytes();
+            black_box(lmdb_products.get(&rtxn, &key).unwrap().is_some())
+        })
+    });
+    g.bench_function("lmdb_item_hit", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let (gtin, serial) = &keys[i];
+            let key = item_key(gtin.as_u64(), serial);
+            black_box(lmdb_items.get(&rtxn, &key).unwrap().map(|s| s.len()))
+        })
+    });
     g.bench_function("index_item_hit", |b| {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;

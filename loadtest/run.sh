@@ -13,8 +13,8 @@
 #      cold       the first seconds after a restart with the page cache
 #                 dropped (where the OS lets us), no warm-up
 # 3. Serves the same answers, pre-rendered as static files, from nginx (one
-#    worker, core 0), and a fixed 600-byte body from a bare hyper server (the
-#    stack's ceiling), and runs max and mix against both.
+#    worker, core 0), and a fixed body from a bare hyper server (the stack's
+#    ceiling): 600 bytes, then as large as tracescan's mean item answer.
 # 4. Writes loadtest/results/<date>-<host>/: setup.txt, one JSON per run,
 #    summary.md (the table and the ratios) and latency.svg.
 #
@@ -79,7 +79,8 @@ load() { # LABEL PORT PID ARGS...
     --duration "${DUR:-$seconds}" --label "$label" --server-pid "$pid" --json "$out/$label.json" "$@" \
     | tee -a "$out/runs.txt"
 }
-throughput() { sed -n 's/^ *"throughput": \([0-9.]*\).*/\1/p' "$out/$1.json" | cut -d. -f1; }
+field() { sed -n "s/^ *\"$2\": \([0-9.]*\).*/\1/p" "$out/$1.json" | head -1; } # RUN NAME
+throughput() { field "$1" throughput | cut -d. -f1; }
 
 start_tracescan() {
   taskset -c 0 "$bin/tracescan" serve --index "$work/index-$items.tsidx" --threads 1 \
@@ -161,31 +162,39 @@ load nginx-max "$nginx_port" "$worker" --mix "$hits" --check loose4xx
 load nginx-mix "$nginx_port" "$worker" --mix "$mix" --check loose4xx
 kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true
 
-taskset -c 0 "$bin/fixed-body" "127.0.0.1:$fixed_port" >/dev/null &
-fixed_pid=$!; pids+=("$fixed_pid")
-wait_ready "http://127.0.0.1:$fixed_port/"
+start_fixed() { # BYTES
+  taskset -c 0 "$bin/fixed-body" "127.0.0.1:$fixed_port" "$1" >/dev/null &
+  fixed_pid=$!; pids+=("$fixed_pid")
+  wait_ready "http://127.0.0.1:$fixed_port/"
+}
+stop_fixed() { kill "$fixed_pid"; wait "$fixed_pid" 2>/dev/null || true; }
+start_fixed 600
 load fixed-max "$fixed_port" "$fixed_pid" --mix "$hits" --check any200
 # The machine's own latency at rate-50's rate: what a server doing no work
 # at all sees here.
 load fixed-rate-50 "$fixed_port" "$fixed_pid" --mix "$hits" --check any200 --connections 128 --rate $(( max * 50 / 100 ))
-kill "$fixed_pid"; wait "$fixed_pid" 2>/dev/null || true
+stop_fixed
+# The same ceiling with bodies as large as tracescan's item answers: what is
+# left between the two is the work, not the bytes.
+start_fixed "$(field max mean_body_bytes)"
+load fixed-max-sized "$fixed_port" "$fixed_pid" --mix "$hits" --check any200
+stop_fixed
 
 # 4. Summary.
-field() { sed -n "s/^ *\"$2\": \([0-9.]*\).*/\1/p" "$out/$1.json" | head -1; }
 {
   echo "# HTTP load test, $(date -u +%Y-%m-%d) on $(hostname)"
   echo
   sed 's/^/    /' "$out/setup.txt"
   echo
-  echo "| run | answers/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU µs/answer | wrong | unanswered |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-  for run in max mix rate-25 rate-50 rate-80 cold nginx-max nginx-mix fixed-max fixed-rate-50; do
+  echo "| run | answers/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU µs/answer | body bytes | wrong | unanswered |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for run in max mix rate-25 rate-50 rate-80 cold nginx-max nginx-mix fixed-max fixed-rate-50 fixed-max-sized; do
     [ -f "$out/$run.json" ] || continue
-    printf '| %s | %.0f | %s | %s | %s | %s | %s | %.2f | %s | %s |\n' "$run" "$(field $run throughput)" \
+    printf '| %s | %.0f | %s | %s | %s | %s | %s | %.2f | %s | %s | %s |\n' "$run" "$(field $run throughput)" \
       "$(awk "BEGIN{print $(field $run p50)/1000}")" "$(awk "BEGIN{print $(field $run p90)/1000}")" \
       "$(awk "BEGIN{print $(field $run p99)/1000}")" "$(awk "BEGIN{print $(field $run p99_9)/1000}")" \
       "$(awk "BEGIN{print $(field $run max)/1000}")" "$(field $run server_cpu_us_per_request)" \
-      "$(field $run wrong)" "$(field $run unanswered)"
+      "$(field $run mean_body_bytes)" "$(field $run wrong)" "$(field $run unanswered)"
   done
   echo
   ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
@@ -194,6 +203,7 @@ field() { sed -n "s/^ *\"$2\": \([0-9.]*\).*/\1/p" "$out/$1.json" | head -1; }
   echo "- mix vs nginx-mix: throughput $(ratio "$(field mix throughput)" "$(field nginx-mix throughput)")×, server CPU per answer $(ratio "$(field mix server_cpu_us_per_request)" "$(field nginx-mix server_cpu_us_per_request)")×"
   echo "- max vs nginx-max: throughput $(ratio "$(field max throughput)" "$(field nginx-max throughput)")×, server CPU per answer $(ratio "$(field max server_cpu_us_per_request)" "$(field nginx-max server_cpu_us_per_request)")×"
   echo "- max vs fixed-max: throughput $(ratio "$(field max throughput)" "$(field fixed-max throughput)")×, server CPU per answer $(ratio "$(field max server_cpu_us_per_request)" "$(field fixed-max server_cpu_us_per_request)")×"
+  echo "- max vs fixed-max-sized (bodies of the same mean size): throughput $(ratio "$(field max throughput)" "$(field fixed-max-sized throughput)")×, server CPU per answer $(ratio "$(field max server_cpu_us_per_request)" "$(field fixed-max-sized server_cpu_us_per_request)")×"
   echo "- rate-50 vs fixed-rate-50 (same rate): p99 $(ratio "$(field rate-50 p99)" "$(field fixed-rate-50 p99)")×, p99.9 $(ratio "$(field rate-50 p99_9)" "$(field fixed-rate-50 p99_9)")×"
 } > "$out/summary.md"
 "$bin/loadgen" plot --out "$out/latency.svg" "$out"/max.json "$out"/rate-50.json "$out"/rate-80.json "$out"/nginx-max.json "$out"/fixed-max.json "$out"/fixed-rate-50.json

@@ -51,7 +51,8 @@ pub fn scan_as<D: AsRef<[u8]>>(
         Ok(p) => p,
         Err(e) => return invalid_code(&e.to_string()),
     };
-    let mut body = Vec::with_capacity(2048);
+    // Room for the usual item answer (2–3 KB) without growing the buffer.
+    let mut body = Vec::with_capacity(4096);
     match lookup::resolve(index, &parsed, today, live.changes) {
         Some(mut found) => {
             let seen = match (live.scans, &found.item) {

@@ -63,6 +63,8 @@ pub struct Outcome {
     pub latency: Histogram<u64>,
     /// Answers, timed or not.
     pub answers: u64,
+    /// Body bytes of those answers.
+    pub body_bytes: u64,
     /// Answers after the warm-up, and the time they span.
     pub timed: u64,
     pub timed_span: Duration,
@@ -133,6 +135,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
         // 1 µs to 60 s, three significant digits.
         latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
         answers: 0,
+        body_bytes: 0,
         timed: 0,
         timed_span: Duration::ZERO,
         wrong: Vec::new(),
@@ -226,6 +229,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                 let body = &c.input[consumed + body.0..consumed + body.1];
                 judge(&mut out, plan.check, work, &needles, case, status, body);
                 out.answers += 1;
+                out.body_bytes += body.len() as u64;
                 if intended >= timed_from {
                     out.timed += 1;
                     last_answer = now;

@@ -32,6 +32,8 @@ pub struct Summary {
     pub wrong_by_kind: Vec<serde_json::Value>,
     pub errors: Vec<serde_json::Value>,
     pub unanswered: u64,
+    /// Mean body size of the answers, bytes.
+    pub mean_body_bytes: u64,
     /// CPU time the server spent per answer, when its pid was given.
     pub server_cpu_us_per_request: Option<f64>,
     /// The percentile curve: (percentile, microseconds).
@@ -80,6 +82,7 @@ pub fn summarize(
             .map(|(k, n)| serde_json::json!({"error": k, "connections": n}))
             .collect(),
         unanswered: out.unanswered,
+        mean_body_bytes: out.body_bytes.checked_div(out.answers).unwrap_or(0),
         server_cpu_us_per_request: server_cpu_ns
             .filter(|_| out.answers > 0)
             .map(|ns| ns as f64 / 1000.0 / out.answers as f64),
@@ -107,6 +110,7 @@ impl Summary {
         if let Some(cpu) = self.server_cpu_us_per_request {
             s += &format!("  server CPU: {cpu:.2} µs per answer\n");
         }
+        s += &format!("  answers of {} bytes on average\n", self.mean_body_bytes);
         s += &format!(
             "  wrong answers: {}, unanswered: {}\n",
             self.wrong, self.unanswered

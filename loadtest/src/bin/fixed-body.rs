@@ -1,6 +1,11 @@
 //! The ceiling of the stack: hyper on one current-thread runtime, answering
-//! every request with the same 600-byte JSON body and no work at all. What
-//! tracescan's server reaches beside it is what its lookups cost.
+//! every request with the same JSON body and no work at all. What tracescan's
+//! server reaches beside it is what its lookups cost.
+//!
+//!   fixed-body [ADDR] [BYTES]     # 127.0.0.1:8090, 600 bytes by default
+//!
+//! BYTES set to the mean size of tracescan's answers separates the cost of
+//! the work from the cost of the bytes.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,15 +17,19 @@ use hyper::service::service_fn;
 use hyper::{Response, header};
 use hyper_util::rt::TokioIo;
 
-fn body() -> Bytes {
+fn body(len: usize) -> Bytes {
     let mut s = String::from(
         r#"{"code":"08930002000017","match":"product","product":{"gtin":"08930002000017","name":"#,
     );
     s.push('"');
-    while s.len() < 580 {
+    let tail = r#""},"warnings":[]}"#;
+    while s.len() + "Nước mắm ".len() + tail.len() <= len {
         s.push_str("Nước mắm ");
     }
-    s.push_str(r#""},"warnings":[]}"#);
+    while s.len() + tail.len() < len {
+        s.push(' ');
+    }
+    s.push_str(tail);
     Bytes::from(s)
 }
 
@@ -30,13 +39,17 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:8090".into())
         .parse()
         .map_err(std::io::Error::other)?;
+    let len: usize = std::env::args()
+        .nth(2)
+        .map_or(Ok(600), |s| s.parse())
+        .map_err(|e| std::io::Error::other(format!("BYTES: {e}")))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        println!("fixed-body listening on http://{addr}");
-        let body = body();
+        let body = body(len);
+        println!("fixed-body listening on http://{addr}, {} bytes", body.len());
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
