@@ -49,7 +49,10 @@ fn main() -> std::io::Result<()> {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let body = body(len);
-        println!("fixed-body listening on http://{addr}, {} bytes", body.len());
+        println!(
+            "fixed-body listening on http://{addr}, {} bytes",
+            body.len()
+        );
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
