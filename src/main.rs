@@ -551,19 +551,7 @@ fn serve(
         ..server::Config::default()
     };
     let server = std::thread::spawn(move || server::run(listeners, server_state, config, stopped));
-    let flusher_state = state.clone();
-    std::thread::Builder::new()
-        .name("scan-flush".into())
-        .spawn(move || {
-            background_priority();
-            loop {
-                std::thread::sleep(live.flush);
-                if let Err(e) = flusher_state.scans.flush() {
-                    // Counts stay in memory and are written at the next flush.
-                    tracing::error!("flushing scan counts: {e}");
-                }
-            }
-        })?;
+    spawn_flushers(&state, live.flush)?;
     // The listeners answer /healthz (and 503 on /readyz) while the index loads.
     match source {
         Source::File { index, snapshot } => {
@@ -636,13 +624,52 @@ fn parse_offset(s: &str) -> std::result::Result<i64, String> {
     Ok(sign * (h * 3600 + m * 60))
 }
 
-/// Puts the calling thread in the idle scheduling class (`SCHED_IDLE`): it
-/// then runs only when no answering thread wants its core, and a worker that
-/// wakes takes the core back at once. Without it, a flush of a second's
-/// counts (a few milliseconds of work) preempts the worker it shares a core
-/// with for whole scheduler slices, and every answer queued behind waits.
-/// The cost is on the flusher: on a saturated core its flushes come late.
-fn background_priority() {
+/// Starts the threads that write scan counts to the scan log.
+///
+/// The flusher proper runs every `interval` in the idle scheduling class
+/// (`SCHED_IDLE`): it then runs only when no answering thread wants its core,
+/// and a worker that wakes takes the core back at once. At normal priority, a
+/// flush of a second's counts (a few milliseconds of work) preempted the
+/// worker it shared a core with for whole scheduler slices, and every answer
+/// queued behind waited. But on a saturated core the idle class may get no
+/// time at all, and counts would go unflushed without bound; so a second
+/// thread at normal priority wakes every `interval` too and flushes only when
+/// the last flush is more than two intervals old. The loss window is thus two
+/// intervals and a flush, whatever the load.
+fn spawn_flushers(state: &Arc<State>, interval: std::time::Duration) -> Result<()> {
+    let flush = |state: &State| {
+        if let Err(e) = state.scans.flush() {
+            // Counts stay in memory and are written at the next flush.
+            tracing::error!("flushing scan counts: {e}");
+        }
+    };
+    let idle = state.clone();
+    std::thread::Builder::new()
+        .name("scan-flush".into())
+        .spawn(move || {
+            idle_class();
+            loop {
+                std::thread::sleep(interval);
+                flush(&idle);
+            }
+        })?;
+    let late = state.clone();
+    std::thread::Builder::new()
+        .name("scan-flush-late".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                if late.scans.since_flush() > 2 * interval {
+                    flush(&late);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Puts the calling thread in the idle scheduling class; on failure it keeps
+/// its priority, and says so.
+fn idle_class() {
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
         thread_native_id,

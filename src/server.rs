@@ -616,8 +616,8 @@ fn metrics(state: &State) -> Response<Full<Bytes>> {
         (
             "tracescan_scan_last_flush_timestamp_seconds",
             "gauge",
-            "When the scan log last took every count, Unix seconds (0: not yet).",
-            load(&scans.last_flush_at),
+            "When the scan log last took every count (or the server started), Unix seconds.",
+            load(&scans.last_flush_ms) / 1000,
         ),
         (
             "tracescan_scan_compactions_total",

@@ -63,9 +63,9 @@ pub struct ScanStats {
     pub flush_errors: AtomicU64,
     pub compactions: AtomicU64,
     pub log_bytes: AtomicU64,
-    /// When the last flush finished, Unix seconds (0: none yet): the log
-    /// holds every count as of then.
-    pub last_flush_at: AtomicU64,
+    /// When the last flush finished (or the counts were opened), Unix
+    /// milliseconds: the log holds every count as of then.
+    pub last_flush_ms: AtomicU64,
 }
 
 /// The counts of every item scanned, and the log that keeps them.
@@ -87,6 +87,8 @@ impl Scans {
     }
 
     fn with(log: Option<Journal>, compact_min_lines: u64) -> Scans {
+        let stats = ScanStats::default();
+        stats.last_flush_ms.store(unix_ms(), Ordering::Relaxed);
         Scans {
             counts: DashMap::with_hasher_and_shard_amount(KeyHasher::default(), SHARDS),
             dirty: Mutex::default(),
@@ -95,7 +97,7 @@ impl Scans {
                 text: Vec::new(),
             })),
             compact_min_lines,
-            stats: ScanStats::default(),
+            stats,
         }
     }
 
@@ -188,6 +190,13 @@ impl Scans {
         self.counts.len()
     }
 
+    /// Time since the log last took every count (or since the counts were
+    /// opened).
+    pub fn since_flush(&self) -> std::time::Duration {
+        let last = self.stats.last_flush_ms.load(Ordering::Relaxed);
+        std::time::Duration::from_millis(unix_ms().saturating_sub(last))
+    }
+
     /// Items whose count is ahead of the log: what a crash now would lose.
     pub fn unflushed(&self) -> usize {
         self.dirty.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -231,10 +240,7 @@ impl Scans {
             Err(_) => self.stats.flush_errors.fetch_add(1, Ordering::Relaxed),
         };
         if result.is_ok() {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            self.stats.last_flush_at.store(now, Ordering::Relaxed);
+            self.stats.last_flush_ms.store(unix_ms(), Ordering::Relaxed);
         }
         self.stats
             .log_bytes
@@ -259,6 +265,12 @@ impl Scans {
         );
         Ok(())
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The scan log and the flush's text buffer, under one lock.
