@@ -9,9 +9,10 @@
 //! items' totals to the scan log in one append and syncs it.
 //!
 //! Loss window: a crash of the process loses at most the scans counted since
-//! the last flush began (one flush interval, 1 s by default): what a flush
-//! wrote is in the operating system's hands even if the process dies before
-//! the sync returns. A crash of the machine loses at most that plus the time
+//! the last flush began (one flush interval, 1 s by default; on a core
+//! saturated with answers, up to two intervals and a flush: see the flusher
+//! threads in `main.rs`): what a flush wrote is in the operating system's
+//! hands even if the process dies before the sync returns. A crash of the machine loses at most that plus the time
 //! the sync takes, since each flush is synced (`fdatasync`) before the next.
 //!
 //! The log holds totals, not increments: replay keeps the last line of each
