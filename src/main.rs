@@ -634,8 +634,10 @@ fn parse_offset(s: &str) -> std::result::Result<i64, String> {
 /// queued behind waited. But on a saturated core the idle class may get no
 /// time at all, and counts would go unflushed without bound; so a second
 /// thread at normal priority wakes every `interval` too and flushes only when
-/// the last flush is more than two intervals old. The loss window is thus two
-/// intervals and a flush, whatever the load.
+/// the last flush is more than two intervals old. The loss window is thus
+/// about two intervals and a flush under saturation; a flush the idle thread
+/// had begun when the core filled up still finishes at the idle class's share,
+/// with the log's lock held, and can stretch it by seconds.
 fn spawn_flushers(state: &Arc<State>, interval: std::time::Duration) -> Result<()> {
     let flush = |state: &State| {
         if let Err(e) = state.scans.flush() {

@@ -10,7 +10,7 @@
 //!
 //! Loss window: a crash of the process loses at most the scans counted since
 //! the last flush began (one flush interval, 1 s by default; on a core
-//! saturated with answers, up to two intervals and a flush: see the flusher
+//! saturated with answers, about two intervals and a flush: see the flusher
 //! threads in `main.rs`): what a flush wrote is in the operating system's
 //! hands even if the process dies before the sync returns. A crash of the machine loses at most that plus the time
 //! the sync takes, since each flush is synced (`fdatasync`) before the next.
