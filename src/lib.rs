@@ -18,12 +18,14 @@
 //! - [`server`]: the HTTP front; [`admin`]: its admin API; [`swap`]: the
 //!   newest index of a directory, swapped in without downtime.
 //!
-//! Beside the pipeline: [`date`] (the calendar), [`synth`] (synthetic
-//! snapshots for tests, benches and load tests).
+//! Beside the pipeline: [`date`] (the calendar), [`durable`] (whole files
+//! replaced atomically), [`synth`] (synthetic snapshots for tests, benches and
+//! load tests).
 pub mod admin;
 pub mod build;
 pub mod code;
 pub mod date;
+pub mod durable;
 pub mod index;
 pub mod live;
 pub mod lookup;

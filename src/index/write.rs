@@ -1,7 +1,6 @@
 //! Writing an index: hash tables over the entries, the rkyv archive streamed
 //! to the file, the JSON blob after it, a header, and publication by rename.
 
-use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -181,24 +180,11 @@ pub fn write(
     out: &Path,
 ) -> io::Result<Written> {
     let max_probe = index_entries(&mut payload, HASH_SEED);
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| io::Error::other(format!("{}: not a file name", out.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
+    let result = crate::durable::replace(out, |file| {
         // The header is written last, once the lengths and checksum are known.
         file.write_all(&[0u8; HEADER_LEN])?;
         let mut w = Summing {
-            inner: BufWriter::with_capacity(1 << 20, file),
+            inner: BufWriter::with_capacity(1 << 20, &mut *file),
             sum: Xxh3::new(),
             len: 0,
         };
@@ -214,15 +200,11 @@ pub fn write(
             w.sum.digest(),
             built_at,
         );
-        let mut file = w.inner.into_inner().map_err(|e| e.into_error())?;
+        let file = w.inner.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&h.encode())?;
-        file.sync_all()?;
-        fs::rename(&tmp, out)?;
-        // The rename itself must reach the disk before we call it published.
-        File::open(dir)?.sync_all()?;
-        Ok::<_, io::Error>(h)
-    })();
+        Ok(h)
+    });
     match result {
         Ok(header) => {
             let bytes = HEADER_LEN as u64 + header.payload_len + header.blob_len;
@@ -232,9 +214,6 @@ pub fn write(
                 bytes,
             })
         }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(io::Error::new(e.kind(), format!("{}: {e}", out.display())))
-        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", out.display()))),
     }
 }

@@ -85,22 +85,8 @@ impl Journal {
 
     /// Replaces the whole log with `records`, atomically and durably.
     pub fn replace(&mut self, records: &[u8]) -> io::Result<()> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_owned();
-        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.compact"));
-        let result = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(records)?;
-            file.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            File::open(&dir)?.sync_all()?;
-            OpenOptions::new().append(true).open(&self.path)
-        })();
+        let result = crate::durable::replace(&self.path, |file| file.write_all(records))
+            .and_then(|()| OpenOptions::new().append(true).open(&self.path));
         match result {
             Ok(file) => {
                 self.file = file;
@@ -108,10 +94,7 @@ impl Journal {
                 self.lines = records.iter().filter(|&&b| b == b'\n').count() as u64;
                 Ok(())
             }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(self.context(e))
-            }
+            Err(e) => Err(self.context(e)),
         }
     }
 

@@ -1,0 +1,41 @@
+//! Durable replacement of a whole file, shared by index publication and log
+//! compaction: the new contents go to a temporary file beside the target,
+//! which is synced and renamed over it, and the rename is synced too. A
+//! reader sees the old file or the new one, never a part, and a crash leaves
+//! one of the two.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+
+/// Replaces `path` with what `write` writes to the file it is given; returns
+/// what `write` returns. The temporary file is removed if anything fails.
+/// Errors carry no path: the caller names what it was replacing.
+pub fn replace<T>(path: &Path, write: impl FnOnce(&mut File) -> io::Result<T>) -> io::Result<T> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        let written = write(&mut file)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // The rename itself must reach the disk before the file counts as
+        // replaced.
+        File::open(dir)?.sync_all()?;
+        Ok(written)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
