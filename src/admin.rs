@@ -237,16 +237,8 @@ fn target(state: &State, asked: &Asked, undo: bool) -> Result<Target, Refusal> {
         .as_deref()
         .ok_or_else(|| bad("gtin (or stamp) is required".into()))?;
     let gtin = Gtin::parse(gtin).map_err(|e| bad(format!("gtin: {e}")))?;
-    let target = match (&asked.lot, &asked.serial) {
-        (None, None) => Target::Product(gtin),
-        (Some(lot), None) => Target::Batch(gtin, lot.clone()),
-        (None, Some(serial)) => Target::Item(gtin, serial.clone()),
-        (Some(_), Some(_)) => {
-            return Err(bad(
-                "give a lot (a batch) or a serial (an item), not both".into()
-            ));
-        }
-    };
+    let target = Target::of(gtin, asked.lot.as_deref(), asked.serial.as_deref())
+        .ok_or_else(|| bad("give a lot (a batch) or a serial (an item), not both".into()))?;
     if undo {
         return Ok(target);
     }
@@ -279,14 +271,13 @@ fn change_json(c: &Change) -> serde_json::Value {
         "status": c.status.as_str(),
         "at": rfc3339_utc(c.at),
     });
-    let (gtin, field) = match &c.target {
-        Target::Product(g) => (g, None),
-        Target::Batch(g, lot) => (g, Some(("lot", lot))),
-        Target::Item(g, serial) => (g, Some(("serial", serial))),
-    };
+    let (gtin, lot, serial) = c.target.parts();
     v["gtin"] = gtin.to_string().into();
-    if let Some((name, value)) = field {
-        v[name] = value.as_str().into();
+    if let Some(lot) = lot {
+        v["lot"] = lot.into();
+    }
+    if let Some(serial) = serial {
+        v["serial"] = serial.into();
     }
     if let Some(n) = &c.notice {
         v["notice"] = n.as_str().into();

@@ -38,6 +38,27 @@ pub enum Target {
 }
 
 impl Target {
+    /// The target a GTIN names with a lot (a batch), a serial (an item) or
+    /// neither (the product); `None` when given both.
+    pub fn of(gtin: Gtin, lot: Option<&str>, serial: Option<&str>) -> Option<Target> {
+        match (lot, serial) {
+            (None, None) => Some(Target::Product(gtin)),
+            (Some(lot), None) => Some(Target::Batch(gtin, lot.to_owned())),
+            (None, Some(serial)) => Some(Target::Item(gtin, serial.to_owned())),
+            (Some(_), Some(_)) => None,
+        }
+    }
+
+    /// The GTIN, the lot of a batch and the serial of an item: what
+    /// [`Target::of`] takes back.
+    pub fn parts(&self) -> (Gtin, Option<&str>, Option<&str>) {
+        match self {
+            Target::Product(g) => (*g, None, None),
+            Target::Batch(g, lot) => (*g, Some(lot), None),
+            Target::Item(g, serial) => (*g, None, Some(serial)),
+        }
+    }
+
     fn key(&self) -> u128 {
         match self {
             Target::Product(g) => key(KeyKind::Product, *g, ""),
@@ -69,12 +90,7 @@ pub enum NewStatus {
 
 impl NewStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            NewStatus::Active => "active",
-            NewStatus::Recalled => "recalled",
-            NewStatus::Withdrawn => "withdrawn",
-            NewStatus::Void => "void",
-        }
+        self.as_status().map_or("void", Status::as_str)
     }
 
     /// The product or batch status this sets, `None` for `void`.
@@ -363,39 +379,29 @@ impl Overlay {
 
 /// Whether `index` carries `change` itself: the same status for its key.
 fn carries<D: AsRef<[u8]>>(index: &Index<D>, change: &Change) -> bool {
-    let (gtin, rest) = match &change.target {
-        Target::Product(g) => (*g, None),
-        Target::Batch(g, lot) => (*g, Some(lot)),
-        Target::Item(g, serial) => (*g, Some(serial)),
-    };
-    let Some(product) = index.product(gtin) else {
+    let Some(product) = index.product(change.target.parts().0) else {
         return false;
     };
-    match (&change.target, rest) {
-        (Target::Product(_), _) => change.status.as_status() == Some(product.status()),
-        (Target::Batch(..), Some(lot)) => index
+    match &change.target {
+        Target::Product(_) => change.status.as_status() == Some(product.status()),
+        Target::Batch(_, lot) => index
             .batch(&product, lot)
             .is_some_and(|b| change.status.as_status() == Some(b.status())),
-        (Target::Item(..), Some(serial)) => index
+        Target::Item(_, serial) => index
             .item(&product, serial)
             .is_some_and(|i| i.is_void() == (change.status == NewStatus::Void)),
-        _ => false,
     }
 }
 
 impl Record {
     fn of(op: Op, change: &Change, snapshot: Option<&str>) -> Record {
-        let (gtin, lot, serial) = match &change.target {
-            Target::Product(g) => (g, None, None),
-            Target::Batch(g, lot) => (g, Some(lot.clone()), None),
-            Target::Item(g, serial) => (g, None, Some(serial.clone())),
-        };
+        let (gtin, lot, serial) = change.target.parts();
         let set = op == Op::Set;
         Record {
             op,
             gtin: gtin.to_string(),
-            lot,
-            serial,
+            lot: lot.map(str::to_owned),
+            serial: serial.map(str::to_owned),
             status: Some(change.status),
             notice: change.notice.clone().filter(|_| set),
             at: rfc3339_utc(if set { change.at } else { unix_now() }),
@@ -411,12 +417,8 @@ impl Record {
 
     fn to_change(&self) -> Result<Change, String> {
         let gtin = Gtin::parse(&self.gtin).map_err(|e| e.to_string())?;
-        let target = match (&self.lot, &self.serial) {
-            (None, None) => Target::Product(gtin),
-            (Some(lot), None) => Target::Batch(gtin, lot.clone()),
-            (None, Some(serial)) => Target::Item(gtin, serial.clone()),
-            (Some(_), Some(_)) => return Err("both a lot and a serial".into()),
-        };
+        let target = Target::of(gtin, self.lot.as_deref(), self.serial.as_deref())
+            .ok_or("both a lot and a serial")?;
         Ok(Change {
             target,
             status: self.status.ok_or("no status")?,
