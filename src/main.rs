@@ -551,7 +551,10 @@ fn serve(
         ..server::Config::default()
     };
     let server = std::thread::spawn(move || server::run(listeners, server_state, config, stopped));
-    spawn_flushers(&state, live.flush)?;
+    // Without a state directory there is no log to flush to.
+    if live.dir.is_some() {
+        spawn_flushers(&state, live.flush)?;
+    }
     // The listeners answer /healthz (and 503 on /readyz) while the index loads.
     match source {
         Source::File { index, snapshot } => {

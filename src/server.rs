@@ -540,7 +540,7 @@ fn metrics(state: &State) -> Response<Full<Bytes>> {
     let overlay = &state.overlay;
     let scans = &state.scans.stats;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let rows: [(&str, &str, &str, u64); 16] = [
+    let rows = [
         (
             "tracescan_generation",
             "gauge",
