@@ -76,7 +76,7 @@ fn data() -> Data {
             (item.stamp().unwrap().to_owned(), item.is_void()),
         );
     }
-    let (lmdb, lmdb_products, lmdb_items) = lmdb_of(&dir.path().join("lmdb"), &products, &items);
+    let (lmdb, lmdb_products, lmdb_items) = lmdb_of_index(&index, &file);
     Data {
         index,
         products,
@@ -92,35 +92,6 @@ fn data() -> Data {
 }
 
 type LmdbDb = heed::Database<heed::types::Bytes, heed::types::Bytes>;
-
-/// LMDB loaded with the same products and items, in one write transaction.
-fn lmdb_of(
-    dir: &std::path::Path,
-    products: &HashMap<u64, String>,
-    items: &HashMap<(u64, String), (String, bool)>,
-) -> (heed::Env, LmdbDb, LmdbDb) {
-    std::fs::create_dir_all(dir).unwrap();
-    // SAFETY: the environment is opened once, by this process only.
-    let env = unsafe {
-        heed::EnvOpenOptions::new()
-            .map_size(8 << 30)
-            .max_dbs(2)
-            .open(dir)
-            .unwrap()
-    };
-    let mut w = env.write_txn().unwrap();
-    let p: LmdbDb = env.create_database(&mut w, Some("products")).unwrap();
-    let i: LmdbDb = env.create_database(&mut w, Some("items")).unwrap();
-    for (gtin, json) in products {
-        p.put(&mut w, &gtin.to_be_bytes(), json.as_bytes()).unwrap();
-    }
-    for ((gtin, serial), (stamp, _)) in items {
-        i.put(&mut w, &item_key(*gtin, serial), stamp.as_bytes())
-            .unwrap();
-    }
-    w.commit().unwrap();
-    (env, p, i)
-}
 
 fn item_key(gtin: u64, serial: &str) -> Vec<u8> {
     let mut key = gtin.to_be_bytes().to_vec();
