@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -31,18 +31,8 @@ fn exchange(
     path: &str,
     body: &str,
 ) -> Option<(u16, String)> {
-    let auth = if path.starts_with("/admin/") {
-        format!("Authorization: Bearer {TOKEN}\r\n")
-    } else {
-        String::new()
-    };
-    // One write per request.
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    conn.get_mut().write_all(request.as_bytes()).ok()?;
-    let response = common::read_response(conn)?;
+    let token = path.starts_with("/admin/").then_some(TOKEN);
+    let response = common::exchange(conn, method, path, token, body)?;
     Some((response.status, String::from_utf8(response.body).ok()?))
 }
 

@@ -114,6 +114,15 @@ impl Response {
 /// Reads one response from a keep-alive connection; `None` once the
 /// connection has closed or sent something that is not a response.
 pub fn read_response(r: &mut std::io::BufReader<std::net::TcpStream>) -> Option<Response> {
+    read_reply(r, true)
+}
+
+/// [`read_response`], reading no body when `with_body` is false: the answer
+/// to a HEAD names a Content-Length but carries none.
+fn read_reply(
+    r: &mut std::io::BufReader<std::net::TcpStream>,
+    with_body: bool,
+) -> Option<Response> {
     use std::io::{BufRead, Read};
     let mut line = String::new();
     r.read_line(&mut line).ok().filter(|&n| n > 0)?;
@@ -133,10 +142,34 @@ pub fn read_response(r: &mut std::io::BufReader<std::net::TcpStream>) -> Option<
         headers,
         body: Vec::new(),
     };
-    let length = response
-        .header("content-length")
-        .map_or(Some(0), |v| v.parse().ok())?;
-    response.body = vec![0; length];
-    r.read_exact(&mut response.body).ok()?;
+    if with_body {
+        let length = response
+            .header("content-length")
+            .map_or(Some(0), |v| v.parse().ok())?;
+        response.body = vec![0; length];
+        r.read_exact(&mut response.body).ok()?;
+    }
     Some(response)
+}
+
+/// Sends one request on a keep-alive connection, with a bearer `token` when
+/// given, in one write, and reads its response; `None` once the server is
+/// gone.
+pub fn exchange(
+    conn: &mut std::io::BufReader<std::net::TcpStream>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Option<Response> {
+    use std::io::Write;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.get_mut().write_all(request.as_bytes()).ok()?;
+    read_reply(conn, method != "HEAD")
 }
