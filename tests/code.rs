@@ -414,6 +414,37 @@ fn value_checks_say_what_is_wrong() {
 }
 
 #[test]
+fn characters_outside_ascii_are_refused_in_every_component() {
+    // AIs whose components mix character sets were once cut by byte counts
+    // inside a multibyte character, and the parser panicked.
+    check(
+        "(421)12é",
+        "! AI 421 (SHIP TO POST): character 'é' at position 3 is not a digit",
+    );
+    check(
+        "(421)704é",
+        "! AI 421 (SHIP TO POST): character 'é' at position 4 is not in the GS1 82-character set",
+    );
+    check(
+        "https://id.example.vn/01/08930002000017?4330=12345%C3%A9",
+        "! AI 4330 (MAX TEMP F.): character 'é' at position 6 is not a digit",
+    );
+    check(
+        "(253)893000200001ô",
+        "! AI 253 (GDTI): character 'ô' at position 13 is not a digit",
+    );
+    check(
+        "(7030)704Hải Phòng",
+        "! AI 7030 (PROCESSOR # n): character 'ả' at position 5",
+    );
+    check("(8003)0893000200001ô", "! AI 8003 (GRAI): character 'ô'");
+    check(
+        "(4330)123456é",
+        "! AI 4330 (MAX TEMP F.): character 'é' at position 7 is not in the GS1 82-character set",
+    );
+}
+
+#[test]
 fn digital_link() {
     check(
         "https://id.example.vn/01/08934567890120/10/L42/21/X7?17=271231",
@@ -786,6 +817,27 @@ proptest! {
     fn reads_as_stamp_agrees_with_parse(s in "(\\]d2|\\(|https?://h/|01|[0-9]{8,14}| )?[ -~\u{1d}]{0,30}") {
         let parsed_as_itself = matches!(code::parse(&s), Ok(Scan::Stamp(st)) if st.candidates[0] == s);
         prop_assert_eq!(code::reads_as_stamp(&s), parsed_as_itself, "{:?}", s);
+    }
+
+    #[test]
+    fn any_utf8_value_in_any_ai_is_judged_without_panic(pick in any::<prop::sample::Index>(), value in "\\PC{0,40}") {
+        let mut defs: Vec<_> = code::all_ais().collect();
+        defs.sort_by(|a, b| a.code.cmp(&b.code));
+        let def = pick.get(&defs);
+        let ai = &def.code;
+        let encoded = encode(&value);
+        for text in [
+            format!("({ai}){value}"),
+            format!("]d2{ai}{value}"),
+            format!("https://id.example.vn/01/08930002000017?{ai}={encoded}"),
+            format!("https://id.example.vn/01/08930002000017/{ai}/{encoded}"),
+        ] {
+            if let Ok(Scan::Gs1(c)) = code::parse(&text) {
+                for (_, v) in &c.ais {
+                    prop_assert!(v.is_ascii(), "{:?} gave a non-ASCII value {:?}", text, v);
+                }
+            }
+        }
     }
 
     #[test]

@@ -209,6 +209,13 @@ impl AiDef {
         {
             return Err(self.bad_char(value, i, set));
         }
+        // No character set admits a character outside ASCII. Refusing one here,
+        // before the value is cut into components by byte counts, keeps every
+        // cut below on a character boundary: a multibyte character would
+        // otherwise be split by a component's fixed length.
+        if let Some(i) = bytes.iter().position(|b| !b.is_ascii()) {
+            return Err(self.bad_char(value, i, self.charset_at(i)));
+        }
         if bytes.is_empty() {
             return Err(self.err(format!("value is empty, {}", expect_len(min, max, unit))));
         }
@@ -256,6 +263,22 @@ impl AiDef {
             )));
         }
         Ok(())
+    }
+
+    /// The character set of the component that byte `i` of a value falls in,
+    /// laying the components end to end at their longest (the last one when
+    /// `i` lies beyond them all).
+    fn charset_at(&self, i: usize) -> Charset {
+        let mut end = 0;
+        for comp in &self.components {
+            end += comp.max;
+            if i < end {
+                return comp.charset;
+            }
+        }
+        self.components
+            .last()
+            .map_or(Charset::Cset82, |c| c.charset)
     }
 
     /// The one character set of every component, if they share one.
