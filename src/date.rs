@@ -128,3 +128,20 @@ pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
         && b[16] == b':';
     valid.then(|| date.to_days() * 86_400 + i64::from(h * 3600 + m * 60 + sec))
 }
+
+/// Parses a UTC offset written `+HH:MM` or `-HH:MM` (at most ±14:59, the
+/// widest offset in use) into seconds.
+pub fn parse_utc_offset(s: &str) -> Result<i64, String> {
+    let bad = || format!("expected an offset such as +07:00, found {s:?}");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}

@@ -11,26 +11,37 @@
 //! - [`index`]: the index file. [`index::format`] owns the bytes on disk and
 //!   every `unsafe` access; [`index::write`] publishes a file; [`index::Index`]
 //!   opens and verifies one and answers key lookups.
-//! - [`lookup`]: a parsed code resolved item → batch → product, with warnings.
+//! - [`lookup`]: a parsed code resolved item → batch → product under the
+//!   changes in force, the item's scan counted, every warning made.
 //! - [`live`]: what changes while an index serves: status changes on top of
 //!   it and scan counts, kept in append-only logs.
-//! - [`response`]: the JSON answer, assembled around pre-rendered records.
-//! - [`server`]: the HTTP front; [`admin`]: its admin API; [`swap`]: the
-//!   newest index of a directory, swapped in without downtime.
+//! - [`render`]: the bytes of an answer (the JSON answer, assembled around
+//!   pre-rendered records; the one error-body writer).
+//! - [`service`]: the generation in service, the live state and the
+//!   settings; one scan taken through parse → resolve → count → render.
+//! - [`swap`]: the newest index of a directory, swapped in without downtime.
+//! - [`http`]: the HTTP front (transport, routes, the error → status
+//!   mapping, metrics, the admin API).
+//! - [`serve`]: the `serve` command's wiring, one `start` for the binary and
+//!   the tests.
+//!
+//! Dependencies run one way: `http` → `service` → `lookup`, `render`, `live`,
+//! `index` → `code`; `swap` → `service`; nothing imports `http` but `serve`.
 //!
 //! Beside the pipeline: [`date`] (the calendar), [`durable`] (whole files
 //! replaced atomically), [`synth`] (synthetic snapshots for tests, benches and
 //! load tests).
-pub mod admin;
 pub mod build;
 pub mod code;
 pub mod date;
 pub mod durable;
+pub mod http;
 pub mod index;
 pub mod live;
 pub mod lookup;
-pub mod response;
-pub mod server;
+pub mod render;
+pub mod serve;
+pub mod service;
 pub mod snapshot;
 pub mod swap;
 pub mod synth;

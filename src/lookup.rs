@@ -1,11 +1,14 @@
 //! From a parsed scan to what the index knows: the record at each level, the
-//! status changes in force on top of it, and the warnings a consumer must see.
-//! Pure: no I/O, no rendering.
+//! status changes in force on top of it, the item's scan count, and every
+//! warning a consumer must see. No I/O, no rendering: this module is the one
+//! place warnings are made.
 
 use crate::code::{Gs1Code, Scan};
-use crate::date::Date;
+use crate::date::{Date, rfc3339_utc};
 use crate::index::{BatchRef, Index, ItemRef, ProductRef};
+use crate::live::Context;
 use crate::live::overlay::{Change, Changes, NewStatus};
+use crate::live::scans::Seen;
 use crate::snapshot::record::Status;
 
 /// The level a lookup matched at.
@@ -46,6 +49,8 @@ pub struct Found<'a> {
     pub product_change: Option<&'a Change>,
     pub batch_change: Option<&'a Change>,
     pub item_change: Option<&'a Change>,
+    /// The item's scan count, this scan included, once [`count`] has counted it.
+    pub seen: Option<Seen>,
 }
 
 impl<'a> Found<'a> {
@@ -100,17 +105,17 @@ fn effective<'a>(
     }
 }
 
-/// Resolves `scan` against `index` under the status `changes` in force.
-/// `today` decides expiry.
+/// Resolves `scan` against `index` under the status changes in force in
+/// `live`; its `today` decides expiry. Counts nothing: see [`count`].
 ///
 /// Cost: one to three hash probes, as many more when changes are in force;
 /// allocation only for warnings.
 pub fn resolve<'a, D: AsRef<[u8]>>(
     index: &'a Index<D>,
     scan: &Scan,
-    today: Date,
-    changes: &'a Changes,
+    live: &Context<'a>,
 ) -> Option<Found<'a>> {
+    let (today, changes) = (live.today, live.changes);
     match scan {
         Scan::Gs1(code) => resolve_gs1(index, code, today, changes),
         Scan::Stamp(stamp) => stamp.candidates.iter().find_map(|candidate| {
@@ -126,6 +131,7 @@ pub fn resolve<'a, D: AsRef<[u8]>>(
                 product_change: None,
                 batch_change: None,
                 item_change: None,
+                seen: None,
             }
             .with_changes(changes);
             status_warnings(&mut found, None, today);
@@ -196,6 +202,7 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
         product_change: None,
         batch_change: None,
         item_change: None,
+        seen: None,
     }
     .with_changes(changes);
     let scanned_expiry = code.expiry().map(|e| {
@@ -204,6 +211,29 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
     });
     status_warnings(&mut found, scanned_expiry, today);
     Some(found)
+}
+
+/// Counts the scan of the item found, where `live` counts scans, and warns
+/// `scanned_many_times` past its threshold. A product or batch answer counts
+/// nothing: only a serialized item has a life to compare with.
+///
+/// Cost: one sharded map update.
+pub fn count(found: &mut Found<'_>, live: &Context<'_>) {
+    let (Some(scans), Some(item)) = (live.scans, &found.item) else {
+        return;
+    };
+    let seen = scans.record(found.product.gtin(), item.serial(), live.now);
+    found.seen = Some(seen);
+    if seen.count > live.warn_above {
+        found.warnings.push(Warning {
+            code: "scanned_many_times",
+            message: format!(
+                "This stamp has been scanned {} times since {}: a genuine item is rarely scanned this often, the code may have been copied.",
+                seen.count,
+                rfc3339_utc(seen.first_at)
+            ),
+        });
+    }
 }
 
 /// Recall, withdrawal, void and expiry: what the records and the changes in

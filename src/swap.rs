@@ -18,11 +18,12 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::index::Index;
-use crate::server::{Control, State};
+use crate::service::Service;
 
 /// What a check of the directory did.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,9 +36,23 @@ pub enum Outcome {
     Refused { path: PathBuf, error: String },
 }
 
-/// Watches one index directory for one server state.
+/// Why a check or a rollback could not be done (a refused index is an
+/// [`Outcome`], not an error: the index in service keeps serving).
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("reading the index directory {dir}: {source}")]
+    Dir { dir: PathBuf, source: io::Error },
+    #[error("retention: removing {path}: {source}")]
+    Retain { path: PathBuf, source: io::Error },
+    #[error("there is no earlier index to roll back to")]
+    NoEarlier,
+    #[error("the reloader is unavailable")]
+    Poisoned,
+}
+
+/// Watches one index directory for one service.
 pub struct Reloader {
-    state: Arc<State>,
+    service: Arc<Service>,
     dir: PathBuf,
     /// How many published files to keep (besides the served and previous).
     keep: usize,
@@ -48,10 +63,11 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(state: Arc<State>, dir: &Path, keep: usize) -> Reloader {
+    pub fn new(service: Arc<Service>, dir: &Path, keep: usize) -> Reloader {
         Reloader {
-            state,
+            service,
             dir: dir.to_owned(),
+            // The one served is always kept, whatever was asked.
             keep: keep.max(1),
             tried: None,
             served: Vec::new(),
@@ -62,8 +78,8 @@ impl Reloader {
     ///
     /// Cost: a directory listing; a full verification of a new file (about
     /// 0.1 s per million records) before it serves.
-    pub fn check(&mut self) -> io::Result<Outcome> {
-        let Some(newest) = published(&self.dir)?.pop() else {
+    pub fn check(&mut self) -> Result<Outcome, SwapError> {
+        let Some(newest) = self.published()?.pop() else {
             return Ok(Outcome::Unchanged);
         };
         if self.tried.as_ref() == Some(&newest) {
@@ -79,11 +95,9 @@ impl Reloader {
 
     /// Serves the index served before the current one again. It stays in
     /// service until a file newer than any tried is published.
-    pub fn rollback(&mut self) -> io::Result<Outcome> {
+    pub fn rollback(&mut self) -> Result<Outcome, SwapError> {
         if self.served.len() < 2 {
-            return Err(io::Error::other(
-                "there is no earlier index to roll back to",
-            ));
+            return Err(SwapError::NoEarlier);
         }
         let previous = self.served[self.served.len() - 2].clone();
         Ok(self.serve(&previous))
@@ -92,7 +106,7 @@ impl Reloader {
     fn serve(&mut self, path: &Path) -> Outcome {
         match Index::open(path) {
             Ok(index) => {
-                let generation = self.state.install(index, path);
+                let generation = self.service.install(index, path);
                 tracing::info!("serving {} as generation {generation}", path.display());
                 self.served.retain(|p| p != path);
                 self.served.push(path.to_owned());
@@ -102,7 +116,7 @@ impl Reloader {
                 }
             }
             Err(e) => {
-                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                self.service.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     "refused {}: {e}; the index in service keeps serving",
                     path.display()
@@ -117,17 +131,59 @@ impl Reloader {
 
     /// Deletes published files beyond the `keep` newest, sparing the served
     /// one and the one before it.
-    fn retain(&mut self) -> io::Result<()> {
-        let files = published(&self.dir)?;
+    fn retain(&mut self) -> Result<(), SwapError> {
+        let files = self.published()?;
         let spared: Vec<PathBuf> = self.served.iter().rev().take(2).cloned().collect();
         for (_, path) in files.iter().rev().skip(self.keep) {
             if !spared.contains(path) {
-                fs::remove_file(path)?;
+                fs::remove_file(path).map_err(|source| SwapError::Retain {
+                    path: path.clone(),
+                    source,
+                })?;
                 tracing::info!("retention: removed {}", path.display());
             }
         }
         self.served.retain(|p| p.exists());
         Ok(())
+    }
+
+    fn published(&self) -> Result<Vec<(SystemTime, PathBuf)>, SwapError> {
+        published(&self.dir).map_err(|source| SwapError::Dir {
+            dir: self.dir.clone(),
+            source,
+        })
+    }
+}
+
+/// Checks `reloader`'s directory every `poll`, and at once whenever `wake`
+/// receives (SIGHUP); calls `first_served` once, after the first swap.
+/// Runs until the process ends.
+pub fn watch(
+    reloader: &Mutex<Reloader>,
+    poll: Duration,
+    wake: &Receiver<()>,
+    first_served: impl FnOnce(),
+) -> ! {
+    let mut first_served = Some(first_served);
+    loop {
+        let checked = reloader
+            .lock()
+            .map_err(|_| SwapError::Poisoned)
+            .and_then(|mut r| r.check());
+        match checked {
+            Ok(Outcome::Swapped { .. }) => {
+                if let Some(announce) = first_served.take() {
+                    announce();
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+        // Woken by SIGHUP, or after the poll interval; with no sender left,
+        // by the interval alone.
+        if let Err(RecvTimeoutError::Disconnected) = wake.recv_timeout(poll) {
+            std::thread::sleep(poll);
+        }
     }
 }
 
@@ -148,37 +204,4 @@ fn published(dir: &Path) -> io::Result<Vec<(SystemTime, PathBuf)>> {
     }
     files.sort();
     Ok(files)
-}
-
-impl Outcome {
-    /// What an admin request answers: the outcome as JSON, or why it failed.
-    fn into_answer(self) -> Result<String, String> {
-        match self {
-            Outcome::Unchanged => Ok(r#"{"outcome":"unchanged"}"#.to_owned()),
-            Outcome::Swapped { generation, path } => {
-                Ok(serde_json::json!({"outcome": "swapped", "generation": generation, "file": path.display().to_string()}).to_string())
-            }
-            Outcome::Refused { path, error } => Err(format!("{} was refused: {error}", path.display())),
-        }
-    }
-}
-
-/// The admin API's reload and rollback, on a reloader shared with the poller.
-impl Control for Mutex<Reloader> {
-    fn reload(&self) -> Result<String, String> {
-        let mut reloader = self
-            .lock()
-            .map_err(|_| "the reloader is unavailable".to_owned())?;
-        reloader.check().map_err(|e| e.to_string())?.into_answer()
-    }
-
-    fn rollback(&self) -> Result<String, String> {
-        let mut reloader = self
-            .lock()
-            .map_err(|_| "the reloader is unavailable".to_owned())?;
-        reloader
-            .rollback()
-            .map_err(|e| e.to_string())?
-            .into_answer()
-    }
 }

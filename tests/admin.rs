@@ -3,18 +3,10 @@
 
 mod common;
 
-use std::io::BufReader;
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::data;
-use tracescan::build::{self, Options};
-use tracescan::server::{self, Routes, State};
-use tracescan::swap::Reloader;
-
-const TOKEN: &str = "s3cret-admin-token-0123456789";
+use common::{Server, TOKEN, publish, with_token};
 
 fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     send(addr, method, path, token, "")
@@ -27,116 +19,118 @@ fn send(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let response = common::exchange(&mut BufReader::new(s), method, path, token, body)
-        .unwrap_or_else(|| panic!("no response to {method} {path}"));
-    (
-        response.status,
-        String::from_utf8(response.body).expect("a UTF-8 body"),
-    )
+    let response = common::request(addr, method, path, token, body);
+    (response.status, response.text())
 }
 
-struct Running {
+/// Asks `method path` of `addr` and checks the status, and that the answer
+/// says `says`.
+#[track_caller]
+fn check(
     addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        self.thread.take().unwrap().join().unwrap().unwrap();
-    }
-}
-
-fn start(state: Arc<State>, routes: Routes) -> Running {
-    let listeners = server::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-    let addr = listeners[0].local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let config = server::Config {
-        routes,
-        ..server::Config::default()
-    };
-    let thread = Some(std::thread::spawn(move || {
-        server::run(listeners, state, config, stopped)
-    }));
-    Running { addr, stop, thread }
-}
-
-fn publish(dir: &Path, name: &str) {
-    build::build(&data("sample"), &dir.join(name), &Options::default()).unwrap();
+    (method, path): (&str, &str),
+    token: Option<&str>,
+    want: u16,
+    says: &str,
+) {
+    let (status, body) = request(addr, method, path, token);
+    assert_eq!(status, want, "{method} {path} with {token:?}: {body}");
+    assert!(body.contains(says), "{method} {path}: {body}");
 }
 
 #[test]
 fn without_a_token_configured_the_admin_api_is_off() {
-    let server = start(Arc::new(State::new(0)), Routes::All);
-    let (status, body) = request(server.addr, "POST", "/admin/reload", Some(TOKEN));
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("admin_disabled"));
+    let server = Server::start(|_, _| {});
+    check(
+        server.addr,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        403,
+        "admin_disabled",
+    );
 }
 
 #[test]
 fn reload_and_rollback_need_the_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = Arc::new(State::new(0).with_admin_token(TOKEN));
-    let reloader = Arc::new(Mutex::new(Reloader::new(state.clone(), dir.path(), 3)));
-    let server = start(state.clone(), Routes::All);
-
-    // No index directory control yet.
-    assert_eq!(
-        request(server.addr, "POST", "/admin/reload", Some(TOKEN)).0,
-        409
+    // Serving one file: there is no index directory to reload from.
+    let fixed = Server::sample(with_token);
+    check(
+        fixed.addr,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        409,
+        "no_index_dir",
     );
-    let _ = state.control.set(reloader);
 
+    // An index directory that only the admin API looks at again.
+    let server = Server::start(|config, dir| {
+        with_token(config, dir);
+        config.poll_ms = 3_600_000;
+    });
+    let dir = server.dir.path().join("indexes");
+    let addr = server.addr;
     for token in [
         None,
         Some("wrong-token-wrong-token"),
         Some(&TOKEN[..TOKEN.len() - 1]),
     ] {
-        let (status, body) = request(server.addr, "POST", "/admin/reload", token);
-        assert_eq!(status, 401, "{token:?}: {body}");
+        check(addr, ("POST", "/admin/reload"), token, 401, "unauthorized");
     }
-    assert_eq!(
-        request(server.addr, "GET", "/admin/reload", Some(TOKEN)).0,
-        405
+    check(
+        addr,
+        ("GET", "/admin/reload"),
+        Some(TOKEN),
+        405,
+        "only POST",
     );
-    assert_eq!(
-        request(server.addr, "POST", "/admin/nothing", Some(TOKEN)).0,
-        404
+    check(
+        addr,
+        ("POST", "/admin/nothing"),
+        Some(TOKEN),
+        404,
+        "no such admin resource",
     );
 
-    publish(dir.path(), "a.tsidx");
-    let (status, body) = request(server.addr, "POST", "/admin/reload", Some(TOKEN));
-    assert_eq!(
-        (status, body.contains(r#""outcome":"swapped""#)),
-        (200, true),
-        "{body}"
+    publish(&dir, "a.tsidx");
+    check(
+        addr,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        200,
+        r#""outcome":"swapped""#,
     );
-    assert_eq!(request(server.addr, "GET", "/readyz", None).0, 200);
-    let (status, body) = request(server.addr, "POST", "/admin/reload", Some(TOKEN));
+    check(addr, ("GET", "/readyz"), None, 200, "ready");
+    let (status, body) = request(addr, "POST", "/admin/reload", Some(TOKEN));
     assert_eq!((status, body.as_str()), (200, r#"{"outcome":"unchanged"}"#));
     // Nothing to roll back to yet.
-    assert_eq!(
-        request(server.addr, "POST", "/admin/rollback", Some(TOKEN)).0,
-        409
+    check(
+        addr,
+        ("POST", "/admin/rollback"),
+        Some(TOKEN),
+        409,
+        "no earlier index",
     );
 
     std::thread::sleep(Duration::from_millis(20));
-    std::fs::write(dir.path().join("b.tsidx"), b"not an index").unwrap();
-    let (status, body) = request(server.addr, "POST", "/admin/reload", Some(TOKEN));
-    assert_eq!(status, 409, "{body}");
-    assert!(body.contains("b.tsidx was refused"), "{body}");
+    std::fs::write(dir.join("b.tsidx"), b"not an index").unwrap();
+    check(
+        addr,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        409,
+        "b.tsidx was refused",
+    );
 
     std::thread::sleep(Duration::from_millis(20));
-    publish(dir.path(), "c.tsidx");
-    let (status, body) = request(server.addr, "POST", "/admin/reload", Some(TOKEN));
-    assert!(
-        status == 200 && body.contains(r#""generation":2"#),
-        "{body}"
+    publish(&dir, "c.tsidx");
+    check(
+        addr,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        200,
+        r#""generation":2"#,
     );
-    let (status, body) = request(server.addr, "POST", "/admin/rollback", Some(TOKEN));
+    let (status, body) = request(addr, "POST", "/admin/rollback", Some(TOKEN));
     assert!(
         status == 200 && body.contains(r#""generation":3"#) && body.contains("a.tsidx"),
         "{body}"
@@ -145,19 +139,33 @@ fn reload_and_rollback_need_the_token() {
 
 #[test]
 fn the_admin_api_can_have_an_address_of_its_own() {
-    let state = Arc::new(State::new(0).with_admin_token(TOKEN));
-    let public = start(state.clone(), Routes::Public);
-    let admin = start(state, Routes::Admin);
-    assert_eq!(
-        request(public.addr, "POST", "/admin/reload", Some(TOKEN)).0,
-        404
+    let server = Server::sample(|config, dir| {
+        with_token(config, dir);
+        config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    });
+    let (public, admin) = (server.addr, server.admin_addr());
+    check(
+        public,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        404,
+        "no such resource here",
     );
-    assert_eq!(
-        request(admin.addr, "POST", "/admin/reload", Some(TOKEN)).0,
-        409
+    check(
+        admin,
+        ("POST", "/admin/reload"),
+        Some(TOKEN),
+        409,
+        "no_index_dir",
     );
-    assert_eq!(request(admin.addr, "GET", "/healthz", None).0, 404);
-    assert_eq!(request(public.addr, "GET", "/healthz", None).0, 200);
+    check(
+        admin,
+        ("GET", "/healthz"),
+        None,
+        404,
+        "no such resource here",
+    );
+    check(public, ("GET", "/healthz"), None, 200, "ok");
 }
 
 #[test]
@@ -200,18 +208,14 @@ fn the_token_never_appears_in_the_logs() {
     );
 }
 
-/// A state serving the sample, with an overlay and scan counts kept in `dir`.
-fn live_state(dir: &Path, warn_above: u64) -> Arc<State> {
-    use tracescan::live::{overlay::Overlay, scans::Scans};
-    publish(dir, "a.tsidx");
-    let state = State::new(0).with_admin_token(TOKEN).with_live(
-        Overlay::open(&dir.join("state/overlay.log")).unwrap(),
-        Scans::open(&dir.join("state/scans.log"), 1000).unwrap(),
-        warn_above,
-    );
-    let path = dir.join("a.tsidx");
-    state.install(tracescan::index::Index::open(&path).unwrap(), &path);
-    Arc::new(state)
+/// A server of the sample with the admin API on, an overlay and scan counts
+/// kept in a state directory, warning above `warn_above` scans.
+fn live_server(warn_above: u64) -> Server {
+    Server::sample(|config, dir| {
+        with_token(config, dir);
+        config.state_dir = Some(dir.join("state"));
+        config.scan_warn_above = warn_above;
+    })
 }
 
 fn scan(addr: SocketAddr, code: &str) -> serde_json::Value {
@@ -231,8 +235,7 @@ fn codes(answer: &serde_json::Value) -> Vec<&str> {
 
 #[test]
 fn overlay_changes_need_the_token_and_apply_to_the_next_lookup() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(live_state(dir.path(), 1000), Routes::All);
+    let server = live_server(1000);
     let addr = server.addr;
     let recall =
         r#"{"gtin": "08930002000017", "status": "recalled", "notice": "Thu hồi: lô nhiễm khuẩn."}"#;
@@ -386,12 +389,7 @@ fn overlay_changes_need_the_token_and_apply_to_the_next_lookup() {
 
 #[test]
 fn without_a_state_directory_changes_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    publish(dir.path(), "a.tsidx");
-    let state = State::new(0).with_admin_token(TOKEN);
-    let path = dir.path().join("a.tsidx");
-    state.install(tracescan::index::Index::open(&path).unwrap(), &path);
-    let server = start(Arc::new(state), Routes::All);
+    let server = Server::sample(with_token);
     let (status, body) = send(
         server.addr,
         "POST",
@@ -405,8 +403,7 @@ fn without_a_state_directory_changes_are_refused() {
 
 #[test]
 fn item_answers_count_scans_and_warn_above_the_threshold() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(live_state(dir.path(), 2), Routes::All);
+    let server = live_server(2);
     let addr = server.addr;
     // The same item by its element string, its Digital Link and its stamp.
     let first = scan(addr, "(01)08930002000017(21)S001001");

@@ -12,7 +12,7 @@ use tracescan::code::Gtin;
 use tracescan::date::Date;
 use tracescan::live::overlay::{Change, NewStatus, Overlay, OverlayError, Target};
 use tracescan::live::scans::{Scans, Seen};
-use tracescan::response;
+use tracescan::service;
 
 fn gtin(s: &str) -> Gtin {
     Gtin::parse(s).unwrap()
@@ -291,7 +291,7 @@ fn an_answer_shows_a_change_exactly_like_a_snapshot_status() {
         month: 11,
         day: 22,
     };
-    let from_snapshot = response::scan(&index, recalled, today);
+    let from_snapshot = service::answer_from_index(&index, recalled, today);
     let snapshot: serde_json::Value = serde_json::from_slice(&from_snapshot.body).unwrap();
     let notice = snapshot["product"]["recall_notice"]
         .as_str()
@@ -312,7 +312,7 @@ fn an_answer_shows_a_change_exactly_like_a_snapshot_status() {
             now: 0,
             today,
         };
-        let a = response::scan_as(&index, recalled, recalled, &live);
+        let a = service::answer(&index, recalled, recalled, &live);
         serde_json::from_slice::<serde_json::Value>(&a.body).unwrap()
     };
     overlay

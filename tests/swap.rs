@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::Server;
 use common::data;
 use tracescan::build::{self, Blob, Collected, RejectLog};
 use tracescan::index::write;
-use tracescan::server::{self, State};
-use tracescan::swap::{Outcome, Reloader};
+use tracescan::swap::Outcome;
 
 /// Publishes the sample as `name` in `dir`, under snapshot id `id`, the way
 /// `tracescan build` does (temporary file, then rename).
@@ -59,18 +59,17 @@ fn read_answer(r: &mut BufReader<TcpStream>) -> (u16, u64, String) {
 
 #[test]
 fn fifty_swaps_under_load_with_no_failed_or_wrong_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = Arc::new(State::new(7 * 3600));
-    let listeners = server::bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
-    let addr = listeners[0].local_addr().unwrap();
-    let (stop_server, stopped) = tokio::sync::watch::channel(false);
-    let server_state = state.clone();
-    let server = std::thread::spawn(move || {
-        server::run(listeners, server_state, server::Config::default(), stopped)
+    // Two workers; an index directory that the test alone checks, through
+    // the server's own reloader.
+    let server = Server::start(|config, _| {
+        config.threads = Some(2);
+        config.poll_ms = 3_600_000;
     });
-
-    let mut reloader = Reloader::new(state.clone(), dir.path(), 3);
-    publish(dir.path(), "000.tsidx", "gen-000");
+    let (addr, dir) = (server.addr, server.dir.path().join("indexes"));
+    let state = server.service().clone();
+    let reloader = server.app().reloader.clone().unwrap();
+    let mut reloader = reloader.lock().unwrap();
+    publish(&dir, "000.tsidx", "gen-000");
     let mut snapshots: HashMap<u64, String> = HashMap::new();
     let Outcome::Swapped { generation, .. } = reloader.check().unwrap() else {
         panic!("the first index must serve")
@@ -105,7 +104,7 @@ fn fifty_swaps_under_load_with_no_failed_or_wrong_answer() {
     for i in 1..=60 {
         let name = format!("{i:03}.tsidx");
         if i % 6 == 0 {
-            publish_corrupt(dir.path(), &name);
+            publish_corrupt(&dir, &name);
             match reloader.check().unwrap() {
                 Outcome::Refused { .. } => refused += 1,
                 other => panic!("a corrupt index must be refused, got {other:?}"),
@@ -117,7 +116,7 @@ fn fifty_swaps_under_load_with_no_failed_or_wrong_answer() {
             );
         } else {
             let id = format!("gen-{i:03}");
-            publish(dir.path(), &name, &id);
+            publish(&dir, &name, &id);
             match reloader.check().unwrap() {
                 Outcome::Swapped { generation, .. } => {
                     snapshots.insert(generation, id);
@@ -157,9 +156,9 @@ fn fifty_swaps_under_load_with_no_failed_or_wrong_answer() {
         seen.len()
     );
     // Every request is over: only the generation in service is still mapped.
-    assert_eq!(state.live_generations(), 1);
+    assert_eq!(state.mapped_generations(), 1);
     // Retention: the three newest files, plus the served and previous ones.
-    let left = fs::read_dir(dir.path())
+    let left = fs::read_dir(&dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -186,9 +185,6 @@ fn fifty_swaps_under_load_with_no_failed_or_wrong_answer() {
         other => panic!("rollback failed: {other:?}"),
     }
     assert_eq!(reloader.check().unwrap(), Outcome::Unchanged);
-    publish(dir.path(), "061.tsidx", "gen-061");
+    publish(&dir, "061.tsidx", "gen-061");
     assert!(matches!(reloader.check().unwrap(), Outcome::Swapped { .. }));
-
-    stop_server.send(true).unwrap();
-    server.join().unwrap().unwrap();
 }

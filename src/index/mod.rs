@@ -4,6 +4,7 @@
 //! tests use an `AlignedVec`. Every lookup is a bounded probe of an
 //! open-addressing table, no I/O, no allocation.
 
+pub mod cache;
 pub mod format;
 pub mod write;
 
@@ -31,6 +32,24 @@ pub enum IndexError {
     },
     #[error("{path}: {error}")]
     Format { path: PathBuf, error: FormatError },
+}
+
+impl Header {
+    /// Reads and decodes the header of the index at `path`, without mapping
+    /// or verifying the rest. Cost: one read of [`format::HEADER_LEN`] bytes.
+    pub fn read(path: &Path) -> Result<Header, IndexError> {
+        let mut head = [0u8; format::HEADER_LEN];
+        File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .map_err(|error| IndexError::Io {
+                path: path.to_owned(),
+                error,
+            })?;
+        Header::decode(&head).map_err(|error| IndexError::Format {
+            path: path.to_owned(),
+            error,
+        })
+    }
 }
 
 /// An open, verified index.

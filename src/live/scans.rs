@@ -10,8 +10,8 @@
 //!
 //! Loss window: a crash of the process loses at most the scans counted since
 //! the last flush began (one flush interval, 1 s by default; on a core
-//! saturated with answers, about two intervals and a flush: see the flusher
-//! threads in `main.rs`): what a flush wrote is in the operating system's
+//! saturated with answers, about two intervals and a flush: see
+//! [`spawn_flushers`]): what a flush wrote is in the operating system's
 //! hands even if the process dies before the sync returns. A crash of the machine loses at most that plus the time
 //! the sync takes, since each flush is synced (`fdatasync`) before the next.
 //!
@@ -22,8 +22,9 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use dashmap::DashMap;
 
@@ -294,4 +295,66 @@ fn parse_line(line: &str) -> Option<(Gtin, &str, u64, i64)> {
     let first_at = fields.next()?.parse().ok()?;
     let serial = fields.next().filter(|s| !s.is_empty())?;
     Some((gtin, serial, count, first_at))
+}
+
+/// Starts the threads that write scan counts to the scan log.
+///
+/// The flusher proper runs every `interval` in the idle scheduling class
+/// (`SCHED_IDLE`): it then runs only when no answering thread wants its core,
+/// and a worker that wakes takes the core back at once. At normal priority, a
+/// flush of a second's counts (a few milliseconds of work) preempted the
+/// worker it shared a core with for whole scheduler slices, and every answer
+/// queued behind waited. But on a saturated core the idle class may get no
+/// time at all, and counts would go unflushed without bound; so a second
+/// thread at normal priority wakes every `interval` too and flushes only when
+/// the last flush is more than two intervals old. The loss window is thus
+/// about two intervals and a flush under saturation; a flush the idle thread
+/// had begun when the core filled up still finishes at the idle class's share,
+/// with the log's lock held, and can stretch it by seconds.
+pub fn spawn_flushers(scans: &Arc<Scans>, interval: Duration) -> io::Result<()> {
+    let flush = |scans: &Scans| {
+        if let Err(e) = scans.flush() {
+            // Counts stay in memory and are written at the next flush.
+            tracing::error!("flushing scan counts: {e}");
+        }
+    };
+    let idle = scans.clone();
+    std::thread::Builder::new()
+        .name("scan-flush".into())
+        .spawn(move || {
+            idle_class();
+            loop {
+                std::thread::sleep(interval);
+                flush(&idle);
+            }
+        })?;
+    let late = scans.clone();
+    std::thread::Builder::new()
+        .name("scan-flush-late".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                if late.since_flush() > 2 * interval {
+                    flush(&late);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Puts the calling thread in the idle scheduling class; on failure it keeps
+/// its priority, and says so.
+fn idle_class() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        policy,
+    ) {
+        tracing::warn!("scan flusher keeps normal priority: {e:?}");
+    }
 }

@@ -1,12 +1,22 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::io::{BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rkyv::util::AlignedVec;
-use tracescan::build::{self, RejectLog};
+use tracescan::build::{self, Options, RejectLog};
+use tracescan::http::App;
 use tracescan::index::Index;
 use tracescan::index::write;
+use tracescan::serve::{self, Running};
+use tracescan::service::Service;
+
+/// The admin token of the tests' servers.
+pub const TOKEN: &str = "s3cret-admin-token-0123456789";
 
 /// The repository's `data/` directory.
 pub fn data(rel: &str) -> PathBuf {
@@ -109,6 +119,188 @@ impl Response {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("a UTF-8 body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The codes of a lookup answer's warnings, in order.
+    pub fn warnings(&self) -> Vec<String> {
+        self.json()["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A whole response as read until the connection closed; status 0 when
+    /// nothing came back.
+    pub fn parse(buf: &[u8]) -> Response {
+        let split = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        let (head, body) = match split {
+            Some(i) => (&buf[..i], &buf[i + 4..]),
+            None => (buf, &[][..]),
+        };
+        let head = String::from_utf8_lossy(head);
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: body.to_vec(),
+        }
+    }
+}
+
+/// A server started in this process with the production wiring
+/// (`serve::start`) on a free loopback port; stopped and waited for when
+/// dropped.
+pub struct Server {
+    running: Option<Running>,
+    pub addr: SocketAddr,
+    /// A temporary directory for the test's files (indexes, state, token).
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server with one worker thread on port 0, as `setup` adjusts
+    /// the defaults of `tracescan serve`; `setup` is given the server's
+    /// temporary directory. Without an index source in `setup`, the server
+    /// watches an empty index directory: it serves no index until one is
+    /// installed or published there.
+    pub fn start(setup: impl FnOnce(&mut serve::Config, &Path)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = serve::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            threads: Some(1),
+            ..serve::Config::default()
+        };
+        setup(&mut config, dir.path());
+        if config.index.is_none() && config.snapshot.is_none() && config.index_dir.is_none() {
+            let empty = dir.path().join("indexes");
+            std::fs::create_dir_all(&empty).unwrap();
+            config.index_dir = Some(empty);
+        }
+        let running = serve::start(config).unwrap();
+        Server {
+            addr: running.addr,
+            running: Some(running),
+            dir,
+        }
+    }
+
+    /// A server of the bundled sample, set up further by `setup`.
+    pub fn sample(setup: impl FnOnce(&mut serve::Config, &Path)) -> Server {
+        Server::start(|config, dir| {
+            config.index = Some(publish(&dir.join("published"), "sample.tsidx"));
+            setup(config, dir)
+        })
+    }
+
+    /// The service behind the routes.
+    pub fn service(&self) -> &Arc<Service> {
+        self.running.as_ref().unwrap().service()
+    }
+
+    /// What the routes share: the service, the admin token, the reloader.
+    pub fn app(&self) -> &Arc<App> {
+        &self.running.as_ref().unwrap().app
+    }
+
+    /// Where the admin API listens, with `--admin-listen`.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().admin_addr.unwrap()
+    }
+
+    /// Builds the sample and serves it from now on.
+    pub fn load_sample(&self) {
+        let path = publish(&self.dir.path().join("loaded"), "sample.tsidx");
+        self.service().install(Index::open(&path).unwrap(), &path);
+    }
+
+    /// Sends `method target` with `body` (and the token when given) on a
+    /// connection of its own and reads the answer.
+    pub fn request(&self, method: &str, target: &str, token: Option<&str>, body: &str) -> Response {
+        request(self.addr, method, target, token, body)
+    }
+
+    pub fn get(&self, target: &str) -> Response {
+        self.request("GET", target, None, "")
+    }
+
+    /// `GET /v1/scan` of `code`, percent-encoded.
+    pub fn scan(&self, code: &str) -> Response {
+        let q = percent_encoding::utf8_percent_encode(code, percent_encoding::NON_ALPHANUMERIC);
+        self.get(&format!("/v1/scan?code={q}"))
+    }
+
+    /// Sends raw request bytes and reads until the server closes.
+    pub fn raw(&self, request: &[u8]) -> Response {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        Response::parse(&buf)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let running = self.running.take().unwrap();
+        running.stop();
+        let stopped = running.wait();
+        if !std::thread::panicking() {
+            stopped.unwrap();
+        }
+    }
+}
+
+/// Writes [`TOKEN`] to a file in `dir` and names it in `config`: the admin
+/// API is on.
+pub fn with_token(config: &mut serve::Config, dir: &Path) {
+    let file = dir.join("token");
+    std::fs::write(&file, TOKEN).unwrap();
+    config.admin_token_file = Some(file);
+}
+
+/// Builds the bundled sample as `dir/name`, as `tracescan build` publishes
+/// it; returns its path.
+pub fn publish(dir: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    build::build(&data("sample"), &path, &Options::default()).unwrap();
+    path
+}
+
+/// Sends one request to `addr` on a connection of its own (see
+/// [`exchange`]) and reads the answer.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Response {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    exchange(&mut BufReader::new(s), method, target, token, body)
+        .unwrap_or_else(|| panic!("no response to {method} {target}"))
 }
 
 /// Reads one response from a keep-alive connection; `None` once the

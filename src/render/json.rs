@@ -1,4 +1,5 @@
-//! The JSON answers of SPEC section 4, assembled from pre-rendered records.
+//! The JSON answers of SPEC section 4, assembled from pre-rendered records,
+//! and the one writer of error bodies.
 //!
 //! Products and batches are copied into the answer as they were rendered at
 //! build time; only the small parts (parsed code, item, warnings) are written
@@ -6,119 +7,52 @@
 
 use std::io::Write;
 
-use crate::code::{self, Form, Scan};
-use crate::date::{Date, rfc3339_utc, unix_now};
-use crate::index::Index;
-use crate::live::Context;
-use crate::live::overlay::Changes;
-use crate::live::scans::Seen;
-use crate::lookup::{self, Found, Warning};
+use crate::code::{Form, Scan};
+use crate::date::{Date, rfc3339_utc};
+use crate::lookup::Found;
 use crate::snapshot::record::Status;
 
-/// An HTTP-shaped answer: a status and a JSON body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-/// Looks up `raw` in the index alone (no status changes, no scan counting)
-/// and renders the answer. `today` decides expiry.
-pub fn scan<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Date) -> Answer {
-    let changes = Changes::default();
-    let live = Context {
-        changes: &changes,
-        scans: None,
-        warn_above: u64::MAX,
-        now: unix_now(),
-        today,
-    };
-    scan_as(index, raw, raw, &live)
-}
-
-/// Looks up `raw` under the changes in force, counts an item scan, and
-/// renders the answer. `shown` is what the answer echoes as `code`: it
-/// differs from `raw` for a code rewritten before parsing (a Digital Link path
-/// served by us).
-pub fn scan_as<D: AsRef<[u8]>>(
-    index: &Index<D>,
-    shown: &str,
-    raw: &str,
-    live: &Context<'_>,
-) -> Answer {
-    let today = live.today;
-    let parsed = match code::parse(raw) {
-        Ok(p) => p,
-        Err(e) => return invalid_code(&e.to_string()),
-    };
-    // Room for the usual item answer (2–3 KB) without growing the buffer.
-    let mut body = Vec::with_capacity(4096);
-    match lookup::resolve(index, &parsed, today, live.changes) {
-        Some(mut found) => {
-            let seen = match (live.scans, &found.item) {
-                (Some(scans), Some(item)) => {
-                    Some(scans.record(found.product.gtin(), item.serial(), live.now))
-                }
-                _ => None,
-            };
-            if let Some(seen) = seen.filter(|s| s.count > live.warn_above) {
-                found.warnings.push(Warning {
-                    code: "scanned_many_times",
-                    message: format!(
-                        "This stamp has been scanned {} times since {}: a genuine item is rarely scanned this often, the code may have been copied.",
-                        seen.count,
-                        rfc3339_utc(seen.first_at)
-                    ),
-                });
-            }
-            write_found(
-                &mut body,
-                shown,
-                &parsed,
-                &found,
-                seen,
-                index.header().snapshot_id.as_str(),
-                today,
-            );
-            Answer { status: 200, body }
-        }
-        None => {
-            body.extend_from_slice(b"{\"error\":\"not_found\",\"message\":");
-            let message = match &parsed {
-                Scan::Gs1(c) => match c.gtin() {
-                    Some(g) => format!("No product is registered under GTIN {g}."),
-                    None => "The code carries no GTIN (AI 01) to look up.".to_owned(),
-                },
-                Scan::Stamp(_) => "No item carries this stamp code.".to_owned(),
-            };
-            json_str(&mut body, &message);
-            body.extend_from_slice(b",\"parsed\":");
-            write_parsed(&mut body, &parsed, None, today);
-            body.push(b'}');
-            Answer { status: 404, body }
-        }
-    }
-}
-
-/// The 400 answer for a malformed code.
-pub fn invalid_code(detail: &str) -> Answer {
-    let mut body = b"{\"error\":\"invalid_code\",\"detail\":".to_vec();
+/// An error body: `{"error": code, "detail": detail}`. Every error answer of
+/// the service, a malformed code's included, is written here.
+pub fn error(code: &str, detail: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(48 + detail.len());
+    body.extend_from_slice(b"{\"error\":");
+    json_str(&mut body, code);
+    body.extend_from_slice(b",\"detail\":");
     json_str(&mut body, detail);
     body.push(b'}');
-    Answer { status: 400, body }
+    body
 }
 
-fn write_found(
+/// The answer of a lookup that found nothing: what was looked for, and what
+/// was read from the code.
+pub fn not_found(out: &mut Vec<u8>, parsed: &Scan, today: Date) {
+    out.extend_from_slice(b"{\"error\":\"not_found\",\"message\":");
+    let message = match parsed {
+        Scan::Gs1(c) => match c.gtin() {
+            Some(g) => format!("No product is registered under GTIN {g}."),
+            None => "The code carries no GTIN (AI 01) to look up.".to_owned(),
+        },
+        Scan::Stamp(_) => "No item carries this stamp code.".to_owned(),
+    };
+    json_str(out, &message);
+    out.extend_from_slice(b",\"parsed\":");
+    write_parsed(out, parsed, None, today);
+    out.push(b'}');
+}
+
+/// The answer of a lookup that found at least the product; `shown` is the
+/// code as the answer echoes it.
+pub fn found(
     out: &mut Vec<u8>,
-    raw: &str,
+    shown: &str,
     parsed: &Scan,
     found: &Found<'_>,
-    seen: Option<Seen>,
     snapshot: &str,
     today: Date,
 ) {
     out.extend_from_slice(b"{\"code\":");
-    json_str(out, raw);
+    json_str(out, shown);
     out.extend_from_slice(b",\"parsed\":");
     write_parsed(out, parsed, found.stamp, today);
     out.extend_from_slice(b",\"match\":\"");
@@ -152,7 +86,7 @@ fn write_found(
                 out.extend_from_slice(b",\"lot\":");
                 json_str(out, lot.lot());
             }
-            if let Some(seen) = seen {
+            if let Some(seen) = found.seen {
                 let _ = write!(
                     out,
                     ",\"scans\":{{\"count\":{},\"first_at\":\"{}\"}}",

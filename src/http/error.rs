@@ -1,0 +1,168 @@
+//! Every answer that is not a success, and its status: the one mapping from
+//! what went wrong to HTTP. Bodies come from the one error writer,
+//! [`crate::render::json::error`].
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::json;
+use crate::live::overlay::OverlayError;
+use crate::render;
+use crate::service::Outcome;
+
+/// What went wrong, as the client is told: a kind (status and error code)
+/// and a detail in words.
+#[derive(Debug)]
+pub struct Error {
+    pub kind: Kind,
+    pub detail: String,
+}
+
+/// The kinds of error answers. Each has one status and one `error` code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A malformed scan code or lookup request.
+    InvalidCode,
+    /// No product under the code (a lookup answer carries its own body).
+    NotFound,
+    NoRoute,
+    /// The resource exists; the method named is not served there.
+    MethodNotAllowed(&'static str),
+    UriTooLong,
+    HeadersTooLarge,
+    NotReady,
+    /// The admin API is off: no token configured.
+    AdminDisabled,
+    Unauthorized,
+    /// An admin request body that could not be read.
+    BadBody,
+    /// An admin change that is malformed.
+    InvalidChange,
+    /// An admin change naming a record the index does not have.
+    UnknownRecord,
+    /// An undo of a change that is not in force.
+    NoChange,
+    /// Status changes need a state directory.
+    NotDurable,
+    /// The change could not be written, and is not in force.
+    NotSaved,
+    /// Reload and rollback need an index directory.
+    NoIndexDir,
+    /// A reload or rollback that could not be done.
+    Refused,
+    Internal,
+}
+
+impl Kind {
+    /// The status of this kind of answer.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidCode | Kind::BadBody | Kind::InvalidChange => StatusCode::BAD_REQUEST,
+            Kind::NotFound | Kind::NoRoute | Kind::UnknownRecord | Kind::NoChange => {
+                StatusCode::NOT_FOUND
+            }
+            Kind::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::UriTooLong => StatusCode::URI_TOO_LONG,
+            Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Kind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::AdminDisabled => StatusCode::FORBIDDEN,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::NotDurable | Kind::NoIndexDir | Kind::Refused => StatusCode::CONFLICT,
+            Kind::NotSaved | Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `error` field of the body.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::InvalidCode => "invalid_code",
+            Kind::NotFound => "not_found",
+            Kind::NoRoute => "no_route",
+            Kind::MethodNotAllowed(_) => "method_not_allowed",
+            Kind::UriTooLong => "uri_too_long",
+            Kind::HeadersTooLarge => "headers_too_large",
+            Kind::NotReady => "not_ready",
+            Kind::AdminDisabled => "admin_disabled",
+            Kind::Unauthorized => "unauthorized",
+            Kind::BadBody => "bad_body",
+            Kind::InvalidChange => "invalid_change",
+            Kind::UnknownRecord => "unknown",
+            Kind::NoChange => "no_change",
+            Kind::NotDurable => "not_durable",
+            Kind::NotSaved => "not_saved",
+            Kind::NoIndexDir => "no_index_dir",
+            Kind::Refused => "refused",
+            Kind::Internal => "internal",
+        }
+    }
+}
+
+impl Error {
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Error {
+        Error {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_ready() -> Error {
+        Error::new(Kind::NotReady, "no index is loaded yet")
+    }
+
+    /// 405, naming the methods `allow` that the resource answers.
+    pub fn method_not_allowed(allow: &'static str) -> Error {
+        Error::new(
+            Kind::MethodNotAllowed(allow),
+            format!("only {allow} are served here"),
+        )
+    }
+
+    /// The answer: status, JSON body, and the headers the kind calls for.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let mut resp = json(
+            self.kind.status(),
+            render::json::error(self.kind.code(), &self.detail),
+        );
+        let headers = resp.headers_mut();
+        match self.kind {
+            Kind::MethodNotAllowed(allow) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Kind::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<OverlayError> for Error {
+    fn from(e: OverlayError) -> Error {
+        match e {
+            OverlayError::Invalid(_) => Error::new(Kind::InvalidChange, e.to_string()),
+            OverlayError::NoChange(_) => Error::new(Kind::NoChange, e.to_string()),
+            OverlayError::NotDurable => Error::new(Kind::NotDurable, e.to_string()),
+            OverlayError::Io(_) => {
+                // The cause goes to the log; the client learns only what it
+                // must act on.
+                tracing::error!("overlay: {e}");
+                Error::new(
+                    Kind::NotSaved,
+                    "the change could not be saved and is not in force",
+                )
+            }
+        }
+    }
+}
+
+/// The status of a lookup answer.
+pub fn lookup_status(outcome: Outcome) -> StatusCode {
+    match outcome {
+        Outcome::Found => StatusCode::OK,
+        Outcome::NotFound => Kind::NotFound.status(),
+        Outcome::InvalidCode => Kind::InvalidCode.status(),
+    }
+}

@@ -1,0 +1,132 @@
+//! `/metrics`: counters of the swaps, the overlay and the scan counts, in the
+//! Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Response;
+use hyper::header::{self, HeaderValue};
+
+use crate::service::Service;
+
+/// Counters of the swaps, the overlay and the scan counts, in the Prometheus
+/// text format.
+pub fn render(service: &Service) -> Response<Full<Bytes>> {
+    let generation = service.current().as_ref().map_or(0, |g| g.number);
+    let overlay = &service.overlay;
+    let scans = &service.scans.stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let rows = [
+        (
+            "tracescan_generation",
+            "gauge",
+            "The index generation being served (0: none yet).",
+            generation,
+        ),
+        (
+            "tracescan_live_generations",
+            "gauge",
+            "Index generations still mapped.",
+            service.mapped_generations(),
+        ),
+        (
+            "tracescan_swaps_total",
+            "counter",
+            "Indexes swapped in.",
+            load(&service.swaps),
+        ),
+        (
+            "tracescan_refused_total",
+            "counter",
+            "Indexes refused because they failed verification.",
+            load(&service.refused),
+        ),
+        (
+            "tracescan_overlay_entries",
+            "gauge",
+            "Status changes in force.",
+            overlay.load().len() as u64,
+        ),
+        (
+            "tracescan_overlay_changes_total",
+            "counter",
+            "Status changes set or undone through the admin API.",
+            load(&overlay.changes_total),
+        ),
+        (
+            "tracescan_overlay_retired_total",
+            "counter",
+            "Status changes retired because a newer index carries them.",
+            load(&overlay.retired_total),
+        ),
+        (
+            "tracescan_scans_total",
+            "counter",
+            "Item scans counted.",
+            load(&scans.scans),
+        ),
+        (
+            "tracescan_scanned_items",
+            "gauge",
+            "Items with a scan count.",
+            service.scans.items() as u64,
+        ),
+        (
+            "tracescan_scan_flushes_total",
+            "counter",
+            "Scan-count flushes written and synced.",
+            load(&scans.flushes),
+        ),
+        (
+            "tracescan_scan_flush_errors_total",
+            "counter",
+            "Scan-count flushes that failed.",
+            load(&scans.flush_errors),
+        ),
+        (
+            "tracescan_scan_unflushed_items",
+            "gauge",
+            "Items whose scan count is ahead of the scan log (lost if the process died now).",
+            service.scans.unflushed() as u64,
+        ),
+        (
+            "tracescan_scan_last_flush_timestamp_seconds",
+            "gauge",
+            "When the scan log last took every count (or the server started), Unix seconds.",
+            load(&scans.last_flush_ms) / 1000,
+        ),
+        (
+            "tracescan_scan_compactions_total",
+            "counter",
+            "Scan-log compactions.",
+            load(&scans.compactions),
+        ),
+        (
+            "tracescan_scan_log_bytes",
+            "gauge",
+            "Bytes in the scan log.",
+            load(&scans.log_bytes),
+        ),
+        (
+            "tracescan_overlay_durable",
+            "gauge",
+            "1 when status changes are kept in a log, 0 when refused.",
+            u64::from(overlay.is_durable()),
+        ),
+    ];
+    let mut text = String::with_capacity(2048);
+    for (name, kind, help, value) in rows {
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

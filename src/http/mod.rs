@@ -1,0 +1,80 @@
+//! The HTTP front. It knows requests and responses, not byte offsets or
+//! lookups: answers come from [`crate::service`].
+//!
+//! - [`transport`]: bind, accept, serve connections, their timeouts.
+//! - [`routes`]: every route in one `match (method, path)`.
+//! - [`error`]: the one mapping from what went wrong to a status.
+//! - [`admin`]: what the admin routes do; [`metrics`]: the Prometheus text.
+//!
+//! `http` depends on `service` and `swap`, never the other way round.
+
+pub mod admin;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod transport;
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use crate::service::Service;
+use crate::swap::Reloader;
+
+pub use transport::{Config, bind, run};
+
+/// What every route shares.
+pub struct App {
+    /// Lookups, the live state and the generation in service.
+    pub service: Arc<Service>,
+    /// The admin API's token; without one the admin API is off.
+    pub admin_token: Option<admin::Token>,
+    /// What reload and rollback act on, when an index directory is watched.
+    pub reloader: Option<Arc<Mutex<Reloader>>>,
+}
+
+impl App {
+    /// Lookups and health over `service`, no admin API.
+    pub fn new(service: Arc<Service>) -> App {
+        App {
+            service,
+            admin_token: None,
+            reloader: None,
+        }
+    }
+}
+
+/// Which routes a set of listeners serves: the admin API can be kept to an
+/// address of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Lookups and health, no admin API.
+    Public,
+    /// The admin API only.
+    Admin,
+    All,
+}
+
+impl Scope {
+    fn public(self) -> bool {
+        self != Scope::Admin
+    }
+
+    fn admin(self) -> bool {
+        self != Scope::Public
+    }
+}
+
+/// A JSON answer with `status`.
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,227 @@
+//! Every route, in one `match (method, path)`: lookups and health (SPEC
+//! section 4), metrics and the admin API. What a route does lives in the
+//! service or in [`super::admin`]; here a request is only taken apart and an
+//! answer put together.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response, StatusCode};
+use std::sync::Arc;
+
+use super::admin::{self, ChangeOp, IndexOp};
+use super::error::{Error, Kind, lookup_status};
+use super::{App, Scope, json, metrics};
+use crate::service::{Answer, Request as Scan};
+
+/// The longest request line we serve; longer ones get 414.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// The largest header section we serve; larger ones get 431.
+pub const MAX_HEADER_SECTION: usize = 16 * 1024;
+
+/// Answers one request on a listener that serves `scope`.
+///
+/// Cost: for a lookup or a health check, no wait at all: the future is ready
+/// on its first poll. Admin requests read a body and may wait on the disk.
+pub async fn route<B>(app: &Arc<App>, scope: Scope, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let is_admin = parts.uri.path().starts_with("/admin/");
+    let answered = answer(app, scope, &parts, body, is_admin).await;
+    let resp = answered.unwrap_or_else(Error::into_response);
+    if is_admin {
+        let (method, path) = (&parts.method, parts.uri.path());
+        if resp.status().is_success() {
+            tracing::info!("admin {method} {path}: {}", resp.status());
+        } else {
+            tracing::warn!("admin {method} {path} refused: {}", resp.status());
+        }
+    }
+    resp
+}
+
+async fn answer<B>(
+    app: &Arc<App>,
+    scope: Scope,
+    parts: &Parts,
+    body: B,
+    is_admin: bool,
+) -> Result<Response<Full<Bytes>>, Error>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    check_size(parts)?;
+    let path = parts.uri.path();
+    // `/metrics` is served on every listener; the admin API only where its
+    // scope allows, and the rest only where the public routes are.
+    let served_here = path == "/metrics"
+        || if is_admin {
+            scope.admin()
+        } else {
+            scope.public()
+        };
+    if !served_here {
+        return Err(Error::new(
+            Kind::NoRoute,
+            format!("no such resource here: {path}"),
+        ));
+    }
+    if is_admin {
+        admin::authorize(app, parts)?;
+    }
+    let service = &app.service;
+    match (&parts.method, path) {
+        (&Method::GET | &Method::HEAD, "/healthz") => Ok(json(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"status\":\"ok\"}"),
+        )),
+        (&Method::GET | &Method::HEAD, "/readyz") => match &*service.current() {
+            Some(_) => Ok(json(
+                StatusCode::OK,
+                Bytes::from_static(b"{\"status\":\"ready\"}"),
+            )),
+            None => Err(Error::not_ready()),
+        },
+        (&Method::GET | &Method::HEAD, "/v1/index") => match service.index_info() {
+            Some(info) => Ok(json(StatusCode::OK, info.to_string())),
+            None => Err(Error::not_ready()),
+        },
+        (&Method::GET | &Method::HEAD, "/metrics") => Ok(metrics::render(service)),
+        (&Method::GET | &Method::HEAD, "/v1/scan") => {
+            match query_param(parts.uri.query().unwrap_or(""), "code") {
+                Some(Ok(code)) => lookup(app, &parts.method, &code, &code),
+                Some(Err(detail)) => invalid_lookup(app, &detail),
+                None => invalid_lookup(app, "the code parameter is missing: GET /v1/scan?code=..."),
+            }
+        }
+        (&Method::GET | &Method::HEAD, p) if p.starts_with("/01/") => {
+            let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
+            // Our own Digital Link paths are parsed as a Digital Link on a
+            // placeholder host.
+            lookup(app, &parts.method, shown, &format!("https://local{shown}"))
+        }
+        (&Method::GET, "/admin/overlay") => Ok(admin::list(&service.overlay.load())),
+        (&Method::POST, "/admin/overlay") => {
+            admin::change(app, admin::read_body(body).await?, ChangeOp::Set).await
+        }
+        (&Method::POST, "/admin/overlay/undo") => {
+            admin::change(app, admin::read_body(body).await?, ChangeOp::Undo).await
+        }
+        (&Method::POST, "/admin/reload") => admin::index(app, IndexOp::Reload).await,
+        (&Method::POST, "/admin/rollback") => admin::index(app, IndexOp::Rollback).await,
+        (_, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan" | "/metrics") => {
+            Err(Error::method_not_allowed("GET, HEAD"))
+        }
+        (_, p) if p.starts_with("/01/") => Err(Error::method_not_allowed("GET, HEAD")),
+        (_, "/admin/overlay") => Err(Error::method_not_allowed("GET, POST")),
+        (_, "/admin/reload" | "/admin/rollback" | "/admin/overlay/undo") => {
+            Err(Error::method_not_allowed("POST"))
+        }
+        (_, p) if is_admin => Err(Error::new(
+            Kind::NoRoute,
+            format!("no such admin resource: {p}"),
+        )),
+        (_, p) => Err(Error::new(Kind::NoRoute, format!("no such resource: {p}"))),
+    }
+}
+
+/// Refuses a request line or header section over our limits, before any
+/// work is done.
+fn check_size(parts: &Parts) -> Result<(), Error> {
+    let line_len = parts.method.as_str().len() + target_len(&parts.uri) + " HTTP/1.1".len() + 1;
+    if line_len > MAX_REQUEST_LINE {
+        return Err(Error::new(
+            Kind::UriTooLong,
+            format!("the request line is {line_len} bytes, at most {MAX_REQUEST_LINE}"),
+        ));
+    }
+    let head: usize = parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > MAX_HEADER_SECTION {
+        return Err(Error::new(
+            Kind::HeadersTooLarge,
+            format!("the header section is {head} bytes, at most {MAX_HEADER_SECTION}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The length of the request target as sent, measured from its parts so that
+/// no request pays for formatting it.
+fn target_len(uri: &hyper::Uri) -> usize {
+    let path = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => {
+            scheme.len() + "://".len() + authority.as_str().len() + path
+        }
+        (None, Some(authority)) => authority.as_str().len() + path,
+        _ => path,
+    }
+}
+
+/// The value of `name` in a form-encoded query string: `+` is a space, `%XX`
+/// a byte. `None` when absent; an error when it does not decode to UTF-8.
+fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
+    let raw = query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })?;
+    let spaced = raw.replace('+', " ");
+    Some(
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| format!("the {name} parameter does not decode to UTF-8 text")),
+    )
+}
+
+/// Looks `raw` up in the generation in service, and counts the scan of an
+/// item when the request is a GET (a HEAD is a probe).
+fn lookup(
+    app: &App,
+    method: &Method,
+    shown: &str,
+    raw: &str,
+) -> Result<Response<Full<Bytes>>, Error> {
+    let current = app.service.current();
+    let generation = current.as_ref().ok_or_else(Error::not_ready)?;
+    let scan = Scan {
+        shown,
+        raw,
+        count: method == Method::GET,
+    };
+    let answer = app.service.scan(generation, scan);
+    Ok(lookup_response(answer, generation.number))
+}
+
+/// A lookup request that names no code to look up: answered like a
+/// malformed code, once an index is loaded.
+fn invalid_lookup(app: &App, detail: &str) -> Result<Response<Full<Bytes>>, Error> {
+    let current = app.service.current();
+    let generation = current.as_ref().ok_or_else(Error::not_ready)?;
+    Ok(lookup_response(
+        Answer::invalid_code(detail),
+        generation.number,
+    ))
+}
+
+/// A lookup answer: any origin may read it, and it names the generation
+/// that answered.
+fn lookup_response(answer: Answer, generation: u64) -> Response<Full<Bytes>> {
+    let mut resp = json(lookup_status(answer.outcome), answer.body);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert("x-tracescan-generation", HeaderValue::from(generation));
+    resp
+}

@@ -1,0 +1,396 @@
+//! The `serve` command's wiring: its settings, and [`start`], which puts the
+//! service, the HTTP listeners, the index source, the scan flushers and the
+//! signals together. The binary and the tests call the same `start`, so tests
+//! run the production wiring on port 0.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::build::{self, BuildError, Options, Summary};
+use crate::http::{self, App, Scope, admin};
+use crate::index::{Index, IndexError, cache};
+use crate::live::overlay::Overlay;
+use crate::live::scans::{self, Scans};
+use crate::service::{DEFAULT_WARN_ABOVE, Service, Settings};
+use crate::swap::{self, Reloader};
+
+/// The scan log is compacted once it has this many lines and more than twice
+/// as many as there are counted items.
+const SCAN_COMPACT_MIN_LINES: u64 = 100_000;
+
+/// Every setting of `tracescan serve`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Config {
+    /// An index file built by `tracescan build`.
+    #[arg(long, conflicts_with = "snapshot")]
+    pub index: Option<PathBuf>,
+    /// A snapshot directory to build (if needed) and serve.
+    #[arg(long, conflicts_with = "index_dir")]
+    pub snapshot: Option<PathBuf>,
+    /// A directory of published indexes: the newest is served, and a newer
+    /// one is swapped in when it appears (checked every --poll-ms, and on
+    /// SIGHUP).
+    #[arg(long, conflicts_with = "index")]
+    pub index_dir: Option<PathBuf>,
+    /// With --index-dir: how many published indexes to keep on disk.
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
+    /// With --index-dir: how often to look for a new index, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// A file holding the admin API's bearer token (at least 16
+    /// characters); TRACESCAN_ADMIN_TOKEN works too. Without either, the
+    /// admin API is off.
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve the admin API on this address only, not on --listen.
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Where status changes (overlay.log) and scan counts (scans.log) are
+    /// kept (default: DIR/state with --index-dir). Without one, scan
+    /// counts are kept in memory only and status changes are refused.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// How often scan counts are written to the scan log and synced, in
+    /// milliseconds: the most a crash can lose.
+    #[arg(long, default_value_t = 1000)]
+    pub scan_flush_ms: u64,
+    /// Warn `scanned_many_times` when an item has been scanned more often.
+    #[arg(long, default_value_t = DEFAULT_WARN_ABOVE)]
+    pub scan_warn_above: u64,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Worker threads, each with its own listener (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// UTC offset of the service's calendar, for expiry dates.
+    #[arg(long, default_value = "+07:00", value_parser = crate::date::parse_utc_offset)]
+    pub utc_offset: i64,
+    /// A client that has not sent a whole request head within this many
+    /// milliseconds is disconnected.
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+}
+
+impl Default for Config {
+    /// The defaults of the command line: `tracescan serve` with no flags.
+    fn default() -> Config {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Serve as clap::Parser>::parse_from(["serve"]).config
+    }
+}
+
+/// Why the server could not start or ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("replaying the {what} in {path}: {source}")]
+    State {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Token(String),
+    #[error("no --index or --snapshot given, and the bundled sample (data/sample) is not here")]
+    NoSample,
+    #[error("{0}")]
+    Snapshot(io::Error),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("starting a thread: {0}")]
+    Thread(io::Error),
+    #[error("serving: {0}")]
+    Serve(io::Error),
+    #[error("the server panicked")]
+    Panicked,
+    #[error("flushing scan counts at exit: {0}")]
+    Flush(io::Error),
+}
+
+/// A server started by [`start`].
+pub struct Running {
+    /// Where the public routes listen.
+    pub addr: SocketAddr,
+    /// Where the admin API listens, with `--admin-listen`.
+    pub admin_addr: Option<SocketAddr>,
+    /// What the routes share: the service, the admin token, the reloader.
+    pub app: Arc<App>,
+    stop: watch::Sender<bool>,
+    /// Wakes the index-directory watcher (SIGHUP).
+    wake: Sender<()>,
+    servers: Vec<JoinHandle<io::Result<()>>>,
+}
+
+/// Starts serving as `config` says and returns once the listeners accept.
+/// With `--index` or `--snapshot`, the index is loaded before it returns
+/// (and the listeners answer `/healthz`, and 503 on `/readyz`, meanwhile);
+/// with `--index-dir`, a watcher thread loads the newest published index.
+///
+/// Cost: replaying the state logs; for a file source, opening and verifying
+/// the index (about 0.1 s per million records), after building it first when
+/// a snapshot has changed.
+pub fn start(config: Config) -> Result<Running, ServeError> {
+    let threads = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let settings = Settings {
+        utc_offset: config.utc_offset,
+        warn_above: config.scan_warn_above,
+    };
+    let state_dir = config
+        .state_dir
+        .clone()
+        .or_else(|| config.index_dir.as_ref().map(|d| d.join("state")));
+    let service = Arc::new(match &state_dir {
+        Some(dir) => {
+            let (overlay_log, scan_log) = (dir.join("overlay.log"), dir.join("scans.log"));
+            let overlay = Overlay::open(&overlay_log).map_err(|source| ServeError::State {
+                what: "status overlay",
+                path: overlay_log,
+                source,
+            })?;
+            let scans = Scans::open(&scan_log, SCAN_COMPACT_MIN_LINES).map_err(|source| {
+                ServeError::State {
+                    what: "scan counts",
+                    path: scan_log,
+                    source,
+                }
+            })?;
+            Service::new(settings, overlay, scans)
+        }
+        None => {
+            tracing::warn!(
+                "no --state-dir: scan counts are kept in memory only, and status changes are refused"
+            );
+            Service::in_memory(settings)
+        }
+    });
+    let reloader = config
+        .index_dir
+        .as_ref()
+        .map(|dir| Arc::new(Mutex::new(Reloader::new(service.clone(), dir, config.keep))));
+    let app = Arc::new(App {
+        service: service.clone(),
+        admin_token: admin::Token::configured(config.admin_token_file.as_deref())
+            .map_err(ServeError::Token)?,
+        reloader: reloader.clone(),
+    });
+    let bind = |addr: SocketAddr, threads| {
+        http::bind(addr, threads).map_err(|source| ServeError::Bind { addr, source })
+    };
+    let listeners = bind(config.listen, threads)?;
+    let addr = listeners[0].local_addr().map_err(ServeError::Serve)?;
+    let (stop, stopped) = watch::channel(false);
+    let header_timeout = Duration::from_millis(config.header_timeout_ms);
+    let serve = |listeners, scope| {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        let config = http::Config {
+            header_read_timeout: header_timeout,
+            scope,
+        };
+        std::thread::Builder::new()
+            .name("serve".into())
+            .spawn(move || http::run(listeners, app, config, stopped))
+            .map_err(ServeError::Thread)
+    };
+    // With --admin-listen, the admin API has listeners of its own.
+    let (public_scope, admin_addr, mut servers) = match config.admin_listen {
+        Some(admin) => {
+            let admin_listeners = bind(admin, 1)?;
+            let admin_addr = admin_listeners[0].local_addr().map_err(ServeError::Serve)?;
+            let admin_server = serve(admin_listeners, Scope::Admin)?;
+            (Scope::Public, Some(admin_addr), vec![admin_server])
+        }
+        None => (Scope::All, None, Vec::new()),
+    };
+    servers.push(serve(listeners, public_scope)?);
+    // Without a state directory there is no log to flush to.
+    if state_dir.is_some() {
+        let interval = Duration::from_millis(config.scan_flush_ms.max(MIN_FLUSH_MS));
+        scans::spawn_flushers(&service.scans, interval).map_err(ServeError::Thread)?;
+    }
+    let announce = move || {
+        println!("tracescan listening on http://{addr} with {threads} worker thread(s)");
+        println!("try: curl 'http://{addr}/v1/scan?code=(01)08930002000017(10)L2611(21)S001001'");
+    };
+    let (wake, woken) = mpsc::channel();
+    match (reloader, &config.index_dir) {
+        (Some(reloader), Some(dir)) => {
+            let poll = Duration::from_millis(config.poll_ms.max(MIN_POLL_MS));
+            tracing::info!("watching {} for published indexes", dir.display());
+            std::thread::Builder::new()
+                .name("index-watch".into())
+                .spawn(move || swap::watch(&reloader, poll, &woken, announce))
+                .map_err(ServeError::Thread)?;
+        }
+        _ => {
+            // A file that cannot be served ends the start with its error.
+            let path = index_for(config.index.clone(), config.snapshot.clone())?;
+            service.install(Index::open(&path)?, &path);
+            tracing::info!("serving index {}", path.display());
+            announce();
+        }
+    }
+    Ok(Running {
+        addr,
+        admin_addr,
+        app,
+        stop,
+        wake,
+        servers,
+    })
+}
+
+/// The shortest scan-flush interval taken: shorter ones would sync the log
+/// hundreds of times a second for no gain in what a crash can lose.
+const MIN_FLUSH_MS: u64 = 10;
+/// The shortest poll of an index directory taken: a listing of a directory
+/// more often than this costs more than it could win.
+const MIN_POLL_MS: u64 = 10;
+
+impl Running {
+    /// The service behind the routes.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.app.service
+    }
+
+    /// Asks the servers to stop accepting and finish open requests.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Stops on SIGTERM or ctrl-c, and looks for a new index on SIGHUP. The
+    /// signals are watched on a thread of their own; the workers only see
+    /// the stop flag.
+    pub fn stop_on_signals(&self) -> Result<(), ServeError> {
+        let (stop, wake) = (self.stop.clone(), self.wake.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ServeError::Thread)?;
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    let (Ok(mut term), Ok(mut hup)) = (
+                        signal(SignalKind::terminate()),
+                        signal(SignalKind::hangup()),
+                    ) else {
+                        tracing::error!("signal handlers could not be installed");
+                        return;
+                    };
+                    loop {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => break,
+                            _ = term.recv() => break,
+                            _ = hup.recv() => { let _ = wake.send(()); }
+                        }
+                    }
+                });
+                tracing::info!("shutting down: finishing open requests");
+                let _ = stop.send(true);
+            })
+            .map_err(ServeError::Thread)?;
+        Ok(())
+    }
+
+    /// Waits until the servers have stopped, then writes the scan counts
+    /// out: a graceful stop loses no count.
+    pub fn wait(self) -> Result<(), ServeError> {
+        for server in self.servers {
+            server
+                .join()
+                .map_err(|_| ServeError::Panicked)?
+                .map_err(ServeError::Serve)?;
+        }
+        self.app.service.scans.flush().map_err(ServeError::Flush)?;
+        Ok(())
+    }
+}
+
+/// The index to serve or look up in: the one given, or one built from a
+/// snapshot (the bundled sample when neither is given) and kept in
+/// [`cache`] until the snapshot changes. A build prints its summary.
+pub fn index_for(index: Option<PathBuf>, snapshot: Option<PathBuf>) -> Result<PathBuf, ServeError> {
+    if let Some(index) = index {
+        return Ok(index);
+    }
+    let dir = match snapshot {
+        Some(dir) => dir,
+        None => sample_dir()?,
+    };
+    let out = cache::path_for(&dir).map_err(ServeError::Snapshot)?;
+    if cache::is_fresh(&out, &dir).map_err(ServeError::Snapshot)? {
+        return Ok(out);
+    }
+    tracing::info!("building {} from {}", out.display(), dir.display());
+    let options = Options {
+        progress: true,
+        ..Options::default()
+    };
+    print!("{}", build::build(&dir, &out, &options)?);
+    Ok(out)
+}
+
+/// `data/sample` under the working directory, or under the source tree.
+fn sample_dir() -> Result<PathBuf, ServeError> {
+    let candidates = [
+        PathBuf::from("data/sample"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("products.jsonl").exists())
+        .ok_or(ServeError::NoSample)
+}
+
+impl fmt::Display for Summary {
+    /// What `tracescan build` prints: each file's line accounting, then the
+    /// index written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for file in &self.files {
+            let name = file.path.as_ref().map_or_else(
+                || format!("{} (absent)", file.kind.file_name()),
+                |p| p.display().to_string(),
+            );
+            let secs = file.elapsed.as_secs_f64();
+            writeln!(
+                f,
+                "{name}: read {} = indexed {} + rejected {} ({secs:.2} s)",
+                file.read, file.indexed, file.rejected
+            )?;
+        }
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "index {} ({} bytes): {} records in {secs:.2} s ({:.0} records/s; tables and writing {:.2} s)",
+            self.written.path.display(),
+            self.written.bytes,
+            self.records(),
+            self.records() as f64 / secs.max(1e-9),
+            self.write_elapsed.as_secs_f64()
+        )?;
+        if let Some(r) = &self.rejects_report {
+            writeln!(f, "rejects: {}", r.display())?;
+        }
+        Ok(())
+    }
+}
