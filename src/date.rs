@@ -145,3 +145,70 @@ pub fn parse_utc_offset(s: &str) -> Result<i64, String> {
     }
     Ok(sign * (h * 3600 + m * 60))
 }
+
+/// The digits at `range` of `s` as a number; `None` unless all are digits.
+fn digits(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
+    let part = s.get(range)?;
+    part.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| part.parse().ok())?
+}
+
+/// Parses an ISO 8601 calendar date, `YYYY-MM-DD`, that is in the calendar.
+pub fn parse_iso_date(s: &str) -> Result<Date, String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
+    let (Some(year), Some(month), Some(day)) = (digits(s, 0..4), digits(s, 5..7), digits(s, 8..10))
+    else {
+        return Err(format!("expected a date as YYYY-MM-DD, found {s:?}"));
+    };
+    if !shape {
+        return Err(format!("expected a date as YYYY-MM-DD, found {s:?}"));
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year as i32, month) {
+        return Err(format!("{s} is not a date in the calendar"));
+    }
+    Ok(Date {
+        year: year as i32,
+        month,
+        day,
+    })
+}
+
+/// Checks an RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+pub fn check_rfc3339(s: &str) -> Result<(), String> {
+    let bad =
+        || format!("expected an RFC 3339 time such as 2026-11-21T08:30:00+07:00, found {s:?}");
+    let b = s.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') {
+        return Err(bad());
+    }
+    parse_iso_date(&s[..10]).map_err(|_| bad())?;
+    let (Some(h), Some(m), Some(sec)) = (digits(s, 11..13), digits(s, 14..16), digits(s, 17..19))
+    else {
+        return Err(bad());
+    };
+    if b[13] != b':' || b[16] != b':' || h > 23 || m > 59 || sec > 60 {
+        return Err(bad());
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return Err(bad());
+        }
+        rest = &frac[n..];
+    }
+    let zone_ok = match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', _, _, b':', _, _] => {
+            digits(rest, 1..3).is_some_and(|h| h <= 23)
+                && digits(rest, 4..6).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    };
+    if !zone_ok {
+        return Err(bad());
+    }
+    Ok(())
+}

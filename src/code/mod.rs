@@ -70,9 +70,10 @@ impl Gs1Code {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The GTIN (AI 01), already validated.
+    /// The GTIN (AI 01). Cheap: the value was validated when the code was
+    /// parsed, so its check digit is not computed again.
     pub fn gtin(&self) -> Option<Gtin> {
-        self.get("01").and_then(|v| Gtin::parse(v).ok())
+        self.get("01").map(|v| Gtin::of_digits(v.as_bytes()))
     }
 
     /// The batch or lot number (AI 10).
@@ -130,9 +131,17 @@ impl Gtin {
                 "check digit should be {expected}, found {found}"
             )));
         }
-        Ok(Gtin(
-            b.iter().fold(0, |acc, &d| acc * 10 + u64::from(d - b'0')),
-        ))
+        Ok(Gtin::of_digits(b))
+    }
+
+    /// The GTIN written by `digits`, ASCII digits already validated (at most
+    /// 14, check digit right). Wrapping arithmetic: a value that skipped
+    /// validation gives a GTIN no index holds, never a panic.
+    fn of_digits(digits: &[u8]) -> Gtin {
+        Gtin(digits.iter().fold(0u64, |acc, &d| {
+            acc.wrapping_mul(10)
+                .wrapping_add(u64::from(d.wrapping_sub(b'0')))
+        }))
     }
 
     /// The GTIN as a number (its 14 digits read in base 10).

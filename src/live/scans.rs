@@ -151,7 +151,7 @@ impl Scans {
     ///
     /// Cost: a hash of the key and one shard lock; an allocation the first
     /// time an item is scanned.
-    pub fn record(&self, gtin: Gtin, serial: &str, now: i64) -> Seen {
+    pub fn count(&self, gtin: Gtin, serial: &str, now: i64) -> Seen {
         let key = key(KeyKind::Item, gtin, serial);
         let mut entry = self.counts.entry(key).or_insert_with(|| Count {
             count: 0,

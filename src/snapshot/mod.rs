@@ -109,7 +109,7 @@ impl Manifest {
         }
         let exported_at = text_field("exported_at")?;
         if let Some(t) = &exported_at {
-            record::check_rfc3339(t).map_err(|e| bad(format!("\"exported_at\": {e}")))?;
+            crate::date::check_rfc3339(t).map_err(|e| bad(format!("\"exported_at\": {e}")))?;
         }
         let mut counts = [None; 3];
         if let Some(c) = obj.get("counts") {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::code::{Gtin, is_cset82};
-use crate::date::{Date, days_in_month};
+use crate::date::{self, Date};
 
 /// The status of a product or batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,7 +207,7 @@ pub fn product(line: &[u8]) -> Result<Product> {
     }
     let status = f.status(&obj)?;
     if let Some(t) = f.optional_str(&obj, "updated_at")? {
-        check_rfc3339(t).map_err(|e| f.invalid(format!("\"updated_at\": {e}")))?;
+        date::check_rfc3339(t).map_err(|e| f.invalid(format!("\"updated_at\": {e}")))?;
     }
     let recall_notice = obj
         .get("recall_notice")
@@ -236,10 +236,12 @@ pub fn batch(line: &[u8]) -> Result<Batch> {
     check_gs1_text(lot).map_err(|e| f.invalid(format!("\"lot\": {e}")))?;
     let lot = lot.to_owned();
     if let Some(d) = f.optional_str(&obj, "production_date")? {
-        check_iso_date(d).map_err(|e| f.invalid(format!("\"production_date\": {e}")))?;
+        date::parse_iso_date(d).map_err(|e| f.invalid(format!("\"production_date\": {e}")))?;
     }
     let expiry = match f.optional_str(&obj, "expiry_date")? {
-        Some(d) => Some(check_iso_date(d).map_err(|e| f.invalid(format!("\"expiry_date\": {e}")))?),
+        Some(d) => {
+            Some(date::parse_iso_date(d).map_err(|e| f.invalid(format!("\"expiry_date\": {e}")))?)
+        }
         None => None,
     };
     match obj.get("quantity") {
@@ -262,7 +264,7 @@ pub fn batch(line: &[u8]) -> Result<Batch> {
             let time = f
                 .required_str(event, "time")
                 .map_err(|r| f.nested(r, &at))?;
-            check_rfc3339(time).map_err(|e| f.invalid(format!("\"{at}.time\": {e}")))?;
+            date::check_rfc3339(time).map_err(|e| f.invalid(format!("\"{at}.time\": {e}")))?;
             for field in ["place", "actor"] {
                 f.optional_object(event, field)
                     .map_err(|r| f.nested(r, &at))?;
@@ -561,72 +563,6 @@ pub fn check_gln(s: &str) -> std::result::Result<(), String> {
             "check digit should be {expected}, found {}",
             b[12] - b'0'
         ));
-    }
-    Ok(())
-}
-
-fn digits(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
-    let part = s.get(range)?;
-    part.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| part.parse().ok())?
-}
-
-/// An ISO 8601 calendar date, `YYYY-MM-DD`.
-pub fn check_iso_date(s: &str) -> std::result::Result<Date, String> {
-    let b = s.as_bytes();
-    let shape = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
-    let (Some(year), Some(month), Some(day)) = (digits(s, 0..4), digits(s, 5..7), digits(s, 8..10))
-    else {
-        return Err(format!("expected a date as YYYY-MM-DD, found {s:?}"));
-    };
-    if !shape {
-        return Err(format!("expected a date as YYYY-MM-DD, found {s:?}"));
-    }
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year as i32, month) {
-        return Err(format!("{s} is not a date in the calendar"));
-    }
-    Ok(Date {
-        year: year as i32,
-        month,
-        day,
-    })
-}
-
-/// An RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-pub fn check_rfc3339(s: &str) -> std::result::Result<(), String> {
-    let bad =
-        || format!("expected an RFC 3339 time such as 2026-11-21T08:30:00+07:00, found {s:?}");
-    let b = s.as_bytes();
-    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(bad());
-    }
-    check_iso_date(&s[..10]).map_err(|_| bad())?;
-    let (Some(h), Some(m), Some(sec)) = (digits(s, 11..13), digits(s, 14..16), digits(s, 17..19))
-    else {
-        return Err(bad());
-    };
-    if b[13] != b':' || b[16] != b':' || h > 23 || m > 59 || sec > 60 {
-        return Err(bad());
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return Err(bad());
-        }
-        rest = &frac[n..];
-    }
-    let zone_ok = match rest.as_bytes() {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', _, _, b':', _, _] => {
-            digits(rest, 1..3).is_some_and(|h| h <= 23)
-                && digits(rest, 4..6).is_some_and(|m| m <= 59)
-        }
-        _ => false,
-    };
-    if !zone_ok {
-        return Err(bad());
     }
     Ok(())
 }
