@@ -233,16 +233,19 @@ fn target(app: &App, asked: &Asked, op: ChangeOp) -> Result<Target, Error> {
         )
     };
     let current = app.service.current();
+    let served = |purpose: &str| {
+        current
+            .as_deref()
+            .map(|generation| &generation.index)
+            .ok_or_else(|| invalid(format!("no index is loaded to {purpose}")))
+    };
     if let Some(stamp) = &asked.stamp {
         if asked.gtin.is_some() || asked.lot.is_some() || asked.serial.is_some() {
             return Err(invalid(
                 "give a stamp alone, or a gtin with a lot or a serial",
             ));
         }
-        let Some(generation) = &*current else {
-            return Err(invalid("no index is loaded to find the stamp in"));
-        };
-        let index = &generation.index;
+        let index = served("find the stamp in")?;
         let item = index
             .item_by_stamp(stamp)
             .ok_or_else(|| unknown(format!("stamp {stamp}")))?;
@@ -259,10 +262,7 @@ fn target(app: &App, asked: &Asked, op: ChangeOp) -> Result<Target, Error> {
     if op == ChangeOp::Undo {
         return Ok(target);
     }
-    let Some(generation) = &*current else {
-        return Err(invalid("no index is loaded to check the target against"));
-    };
-    let index = &generation.index;
+    let index = served("check the target against")?;
     let product = index
         .product(gtin)
         .ok_or_else(|| unknown(format!("product {gtin}")))?;
