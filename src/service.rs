@@ -162,7 +162,9 @@ impl Service {
             "counts": {"products": h.products, "batches": h.batches, "items": h.items},
             "checksum": format!("xxh3:{:016x}", h.checksum),
             "format_version": h.version,
-            "file": path.display().to_string(),
+            // The name alone: where the server's files are is nobody's
+            // business on a public endpoint.
+            "file": path.file_name().map(|n| n.to_string_lossy()),
             "generation": number,
         });
         self.mapped.fetch_add(1, Ordering::Relaxed);

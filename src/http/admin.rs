@@ -204,15 +204,12 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
             ("set", change)
         }
     };
+    let notice = change.notice.as_deref().map(|n| format!(" ({n})"));
     tracing::info!(
         "overlay: {outcome} {} {}{}",
         change.status.as_str(),
-        change.target.describe(),
-        change
-            .notice
-            .as_deref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default()
+        printable(&change.target.describe()),
+        printable(&notice.unwrap_or_default())
     );
     let body = serde_json::json!({"outcome": outcome, "change": change_json(&change)});
     Ok(json(StatusCode::OK, body.to_string()))
@@ -301,6 +298,25 @@ fn change_json(c: &Change) -> serde_json::Value {
         v["notice"] = n.as_str().into();
     }
     v
+}
+
+/// `text` with every control character and bidirectional override escaped
+/// as `\u{…}`: what a client sent cannot start a new log line, move the
+/// cursor, or reorder what a reader of the log sees.
+fn printable(text: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn internal() -> Error {

@@ -25,6 +25,8 @@ pub struct Error {
 pub enum Kind {
     /// A malformed scan code or lookup request.
     InvalidCode,
+    /// A request that breaks HTTP itself.
+    BadRequest,
     /// No product under the code (a lookup answer carries its own body).
     NotFound,
     NoRoute,
@@ -59,7 +61,9 @@ impl Kind {
     /// The status of this kind of answer.
     pub fn status(self) -> StatusCode {
         match self {
-            Kind::InvalidCode | Kind::BadBody | Kind::InvalidChange => StatusCode::BAD_REQUEST,
+            Kind::InvalidCode | Kind::BadRequest | Kind::BadBody | Kind::InvalidChange => {
+                StatusCode::BAD_REQUEST
+            }
             Kind::NotFound | Kind::NoRoute | Kind::UnknownRecord | Kind::NoChange => {
                 StatusCode::NOT_FOUND
             }
@@ -78,6 +82,7 @@ impl Kind {
     pub fn code(self) -> &'static str {
         match self {
             Kind::InvalidCode => "invalid_code",
+            Kind::BadRequest => "bad_request",
             Kind::NotFound => "not_found",
             Kind::NoRoute => "no_route",
             Kind::MethodNotAllowed(_) => "method_not_allowed",

@@ -32,7 +32,12 @@ where
     let (parts, body) = req.into_parts();
     let is_admin = parts.uri.path().starts_with("/admin/");
     let answered = answer(app, scope, &parts, body, is_admin).await;
-    let resp = answered.unwrap_or_else(Error::into_response);
+    let mut resp = answered.unwrap_or_else(Error::into_response);
+    // No answer of ours is ever to be read as another type than it says.
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if is_admin {
         let (method, path) = (&parts.method, parts.uri.path());
         if resp.status().is_success() {
@@ -55,7 +60,7 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    check_size(parts)?;
+    check_head(parts)?;
     let path = parts.uri.path();
     // `/metrics` is served on every listener; the admin API only where its
     // scope allows, and the rest only where the public routes are.
@@ -130,9 +135,10 @@ where
     }
 }
 
-/// Refuses a request line or header section over our limits, before any
+/// Refuses a request line or header section over our limits, and a request
+/// whose Host is missing (HTTP/1.1) or given twice (RFC 9112, 3.2), before any
 /// work is done.
-fn check_size(parts: &Parts) -> Result<(), Error> {
+fn check_head(parts: &Parts) -> Result<(), Error> {
     let line_len = parts.method.as_str().len() + target_len(&parts.uri) + " HTTP/1.1".len() + 1;
     if line_len > MAX_REQUEST_LINE {
         return Err(Error::new(
@@ -149,6 +155,14 @@ fn check_size(parts: &Parts) -> Result<(), Error> {
         return Err(Error::new(
             Kind::HeadersTooLarge,
             format!("the header section is {head} bytes, at most {MAX_HEADER_SECTION}"),
+        ));
+    }
+    let hosts = parts.headers.get_all(header::HOST).iter().count();
+    let host_required = parts.version >= hyper::Version::HTTP_11;
+    if hosts > 1 || (hosts == 0 && host_required) {
+        return Err(Error::new(
+            Kind::BadRequest,
+            format!("a request must carry one Host header, this one has {hosts}"),
         ));
     }
     Ok(())

@@ -47,11 +47,15 @@ impl Default for Config {
 }
 
 /// Binds `threads` listeners on `addr` with `SO_REUSEPORT`, a backlog of 4096
-/// and `TCP_NODELAY` inherited by accepted sockets. With port 0 the first
-/// listener picks the port and the others join it.
+/// and `TCP_NODELAY` inherited by accepted sockets. With port 0 the port is
+/// picked once and every listener takes it.
+///
+/// `SO_REUSEPORT` is for this process's own workers only: an address another
+/// process listens on is refused (`AddrInUse`), where the kernel would let a
+/// second server of the same user take a share of the traffic.
 pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::with_capacity(threads);
-    let mut addr = addr;
+    let mut addr = claim(addr)?;
     // Zero threads would serve nothing: one is the least that makes sense.
     for _ in 0..threads.max(1) {
         let socket = socket2::Socket::new(
@@ -104,6 +108,36 @@ pub fn run(
             .map_err(|_| io::Error::other("a server thread panicked"))??;
     }
     Ok(())
+}
+
+/// Checks that nobody listens on `addr` by binding it without
+/// `SO_REUSEPORT`, which fails while any socket listens there; returns the
+/// address with its port picked. The probe is closed before the listeners
+/// bind: another process starting in that instant is the one race left.
+fn claim(addr: SocketAddr) -> io::Result<SocketAddr> {
+    let probe = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    // Connections of an earlier run in TIME_WAIT do not hold the port.
+    probe.set_reuse_address(true)?;
+    match probe.bind(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "another process already listens on {addr}; a second server would silently take a share of its traffic"
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("the probe socket has no IP address"))
 }
 
 async fn worker(

@@ -1,0 +1,162 @@
+//! Hostile input at the HTTP front: each case an attack that once crashed,
+//! leaked or misled, now answered with a clear error or a correct answer.
+
+mod common;
+
+use common::{Server, TOKEN, with_token};
+
+/// Codes with a multibyte character where an AI mixes character sets once
+/// panicked the handler and dropped the connection.
+#[test]
+fn multibyte_characters_in_mixed_ais_are_400_and_the_server_keeps_serving() {
+    let server = Server::sample(|_, _| {});
+    for (target, says) in [
+        (
+            "/v1/scan?code=(421)12%C3%A9",
+            "AI 421 (SHIP TO POST): character 'é' at position 3 is not a digit",
+        ),
+        (
+            "/01/08930002000017?4330=12345%C3%A9",
+            "AI 4330 (MAX TEMP F.): character 'é' at position 6 is not a digit",
+        ),
+        (
+            "/v1/scan?code=(8003)0893000200001%C3%B4",
+            "AI 8003 (GRAI): character 'ô'",
+        ),
+    ] {
+        let r = server.get(target);
+        assert_eq!(r.status, 400, "{target}: {}", r.text());
+        assert_eq!(r.json()["error"], "invalid_code");
+        assert!(
+            r.json()["detail"].as_str().unwrap().contains(says),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(server.scan("VN-0011-1010").status, 200);
+}
+
+#[test]
+fn a_second_server_on_a_bound_port_refuses_to_start() {
+    let first = Server::sample(|_, _| {});
+    let second = tracescan::serve::start(tracescan::serve::Config {
+        listen: first.addr,
+        threads: Some(1),
+        ..tracescan::serve::Config::default()
+    });
+    let Err(e) = second else {
+        panic!("a second server started on {}", first.addr)
+    };
+    let message = e.to_string();
+    assert!(
+        message.contains(&format!("listening on {}", first.addr))
+            && message.contains("another process already listens"),
+        "{message}"
+    );
+    assert_eq!(first.get("/healthz").status, 200);
+}
+
+#[test]
+fn size_limits_hold_on_every_route() {
+    let server = Server::sample(with_token);
+    let long = "x".repeat(8200);
+    for path in ["/metrics", "/admin/overlay", "/healthz"] {
+        let r = server.get(&format!("{path}?{long}"));
+        assert_eq!(r.status, 414, "{path}: {}", r.text());
+    }
+    let big = "b".repeat(17 * 1024);
+    for path in ["/metrics", "/admin/overlay"] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(server.raw(request.as_bytes()).status, 431, "{path}");
+    }
+}
+
+#[test]
+fn a_request_needs_exactly_one_host() {
+    let server = Server::sample(|_, _| {});
+    let none = server.raw(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(none.status, 400);
+    assert_eq!(none.json()["error"], "bad_request");
+    let two =
+        server.raw(b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n");
+    assert_eq!(two.status, 400);
+    assert!(two.text().contains("has 2"), "{}", two.text());
+    // HTTP/1.0 needs none.
+    let old = server.raw(b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert_eq!(old.status, 200);
+}
+
+#[test]
+fn every_answer_says_nosniff_and_the_index_path_stays_private() {
+    let server = Server::sample(with_token);
+    for target in [
+        "/v1/scan?code=VN-0011-1010",
+        "/v1/scan?code=8930002000018",
+        "/01/08934567890120",
+        "/healthz",
+        "/metrics",
+        "/nope",
+        "/admin/overlay",
+    ] {
+        let r = server.get(target);
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{target}"
+        );
+    }
+    let index = server.get("/v1/index").json();
+    assert_eq!(index["file"], "sample.tsidx");
+    assert!(
+        !server
+            .get("/v1/index")
+            .text()
+            .contains(&*server.dir.path().to_string_lossy())
+    );
+}
+
+/// A notice with a newline and an escape sequence must not forge a log line.
+#[test]
+fn admin_input_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = common::publish(dir.path(), "a.tsidx");
+    let log = dir.path().join("serve.log");
+    let (mut child, addr) = common::spawn_serve(
+        &[
+            "--index".as_ref(),
+            index.as_os_str(),
+            "--state-dir".as_ref(),
+            dir.path().join("state").as_os_str(),
+        ],
+        &[("TRACESCAN_ADMIN_TOKEN", TOKEN)],
+        &log,
+    );
+    let forged = "Thu hồi\n2026-11-30T00:00:00Z  INFO tracescan: admin token is x\u{1b}[2J\u{202e}";
+    let body =
+        serde_json::json!({"gtin": "08930002000017", "status": "recalled", "notice": forged});
+    let r = common::request(
+        addr,
+        "POST",
+        "/admin/overlay",
+        Some(TOKEN),
+        &body.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("overlay: set recalled"))
+        .unwrap_or_else(|| panic!("no overlay line in\n{logs}"));
+    assert!(
+        line.contains(
+            r"Thu hồi\u{a}2026-11-30T00:00:00Z  INFO tracescan: admin token is x\u{1b}[2J\u{202e}"
+        ),
+        "{line}"
+    );
+    assert!(!logs.contains('\u{1b}') && !logs.contains('\u{202e}'));
+    assert!(!logs.lines().any(|l| l.starts_with("2026-11-30T00:00:00Z")));
+}
