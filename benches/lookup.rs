@@ -316,8 +316,15 @@ fn lookups(c: &mut Criterion) {
     // A whole request as the server handles it, without sockets: the router
     // called directly with a parsed request (the index mapped from a file,
     // scans counted, no overlay).
-    let service = Service::in_memory(Settings::default());
+    // Repeated scans are recognised as `serve` does by default (one client
+    // here, so after the first round every scan is a repeat).
+    let service = Service::new(
+        Settings::default(),
+        Overlay::in_memory(),
+        Scans::in_memory().with_repeat_window(3600),
+    );
     service.install(Index::open(&d.file).unwrap(), &d.file);
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
     let app = std::sync::Arc::new(App::new(std::sync::Arc::new(service)));
     let targets: Vec<String> = codes
         .iter()
@@ -329,7 +336,7 @@ fn lookups(c: &mut Criterion) {
             let req = hyper::Request::get(targets[i].as_str())
                 .body(http_body_util::Empty::<bytes::Bytes>::new())
                 .unwrap();
-            black_box(ready(routes::route(&app, Scope::All, req)).status())
+            black_box(ready(routes::route(&app, Scope::All, peer, req)).status())
         })
     });
     g.bench_function("scan_item_code_counted_overlay", |b| {
@@ -339,6 +346,7 @@ fn lookups(c: &mut Criterion) {
             let live = Context {
                 changes: &changes,
                 scans: Some(&scans),
+                client: None,
                 warn_above: 20,
                 now: 1_795_000_000,
                 today,

@@ -222,7 +222,7 @@ pub fn count(found: &mut Found<'_>, live: &Context<'_>) {
     let (Some(scans), Some(item)) = (live.scans, &found.item) else {
         return;
     };
-    let seen = scans.count(found.product.gtin(), item.serial(), live.now);
+    let seen = scans.count(found.product.gtin(), item.serial(), live.now, live.client);
     found.seen = Some(seen);
     if seen.count > live.warn_above {
         found.warnings.push(Warning {

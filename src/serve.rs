@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -66,6 +66,15 @@ pub struct Config {
     /// Warn `scanned_many_times` when an item has been scanned more often.
     #[arg(long, default_value_t = DEFAULT_WARN_ABOVE)]
     pub scan_warn_above: u64,
+    /// One client's repeated scans of an item count once every this many
+    /// seconds (to twice as many), so that no single client can push a
+    /// genuine stamp past --scan-warn-above; 0 counts every scan.
+    #[arg(long, default_value_t = 3600)]
+    pub scan_repeat_window_s: u64,
+    /// A proxy or load balancer in front of the server (repeatable): from
+    /// it, the client is the address it names in X-Forwarded-For.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<IpAddr>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -173,13 +182,15 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
                     source,
                 }
             })?;
+            let scans = scans.with_repeat_window(config.scan_repeat_window_s);
             Service::new(settings, overlay, scans)
         }
         None => {
             tracing::warn!(
                 "no --state-dir: scan counts are kept in memory only, and status changes are refused"
             );
-            Service::in_memory(settings)
+            let scans = Scans::in_memory().with_repeat_window(config.scan_repeat_window_s);
+            Service::new(settings, Overlay::in_memory(), scans)
         }
     });
     let reloader = config
@@ -191,6 +202,7 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         admin_token: admin::Token::configured(config.admin_token_file.as_deref())
             .map_err(ServeError::Token)?,
         reloader: reloader.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     let bind = |addr: SocketAddr, threads| {
         http::bind(addr, threads).map_err(|source| ServeError::Bind { addr, source })

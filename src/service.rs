@@ -127,6 +127,9 @@ pub struct Request<'a> {
     pub raw: &'a str,
     /// Whether an item found is counted as scanned (a GET; a HEAD is a probe).
     pub count: bool,
+    /// Who scans (a hash of the client's address), where known: one
+    /// client's repeated scans of an item count once a window.
+    pub client: Option<u64>,
 }
 
 impl Service {
@@ -217,6 +220,7 @@ impl Service {
         let live = Context {
             changes: &changes,
             scans: scan.count.then_some(&*self.scans),
+            client: scan.client,
             warn_above: self.settings.warn_above,
             now,
             today: Date::at(now, self.settings.utc_offset),
@@ -269,6 +273,7 @@ pub fn answer_from_index<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Dat
     let live = Context {
         changes: &changes,
         scans: None,
+        client: None,
         warn_above: u64::MAX,
         now: unix_now(),
         today,

@@ -160,3 +160,64 @@ fn admin_input_cannot_forge_log_lines() {
     assert!(!logs.contains('\u{1b}') && !logs.contains('\u{202e}'));
     assert!(!logs.lines().any(|l| l.starts_with("2026-11-30T00:00:00Z")));
 }
+
+/// One anonymous client scanning a genuine stamp over and over once turned it
+/// into a counterfeit warning. Its repeats now count once a window; clients
+/// named by a trusted proxy count apart, and a forged X-Forwarded-For from
+/// anyone else is ignored.
+#[test]
+fn one_client_cannot_flip_a_genuine_stamp_to_a_warning() {
+    let server = Server::sample(|config, _| {
+        config.scan_warn_above = 3;
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    });
+    let scan_as = |forwarded: Option<&str>| {
+        let header = forwarded
+            .map(|f| format!("X-Forwarded-For: {f}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET /v1/scan?code=VN-0011-1010 HTTP/1.1\r\nHost: t\r\n{header}Connection: close\r\n\r\n"
+        );
+        server.raw(request.as_bytes()).json()
+    };
+    // The proxy itself (no header) scanning 50 times: counted once.
+    for _ in 0..50 {
+        let answer = scan_as(None);
+        assert_eq!(answer["item"]["scans"]["count"], 1, "{answer}");
+        assert_eq!(answer["warnings"], serde_json::json!([]));
+    }
+    // One client behind the proxy, 20 times, even with a forged hop in
+    // front of what the proxy appended: one more scan.
+    for _ in 0..20 {
+        let answer = scan_as(Some("198.51.100.9, 203.0.113.7"));
+        assert_eq!(answer["item"]["scans"]["count"], 2, "{answer}");
+    }
+    // Three more distinct clients: the fifth is past the threshold of 3.
+    for (n, client) in ["203.0.113.8", "203.0.113.9", "2001:db8::1"]
+        .iter()
+        .enumerate()
+    {
+        let answer = scan_as(Some(client));
+        assert_eq!(answer["item"]["scans"]["count"], 3 + n, "{answer}");
+    }
+    let answer = scan_as(Some("2001:db8::1"));
+    assert_eq!(answer["item"]["scans"]["count"], 5);
+    assert_eq!(answer["warnings"][0]["code"], "scanned_many_times");
+    let metrics = server.get("/metrics").text();
+    assert!(
+        metrics.contains("tracescan_scan_repeats_total 69\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_forwarded_address_from_an_untrusted_peer_is_ignored() {
+    let server = Server::sample(|config, _| config.scan_warn_above = 3);
+    for n in 0..10 {
+        let request = format!(
+            "GET /v1/scan?code=VN-0011-1010 HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.{n}\r\nConnection: close\r\n\r\n"
+        );
+        let answer = server.raw(request.as_bytes()).json();
+        assert_eq!(answer["item"]["scans"]["count"], 1, "{answer}");
+    }
+}

@@ -187,16 +187,16 @@ fn scan_counts_survive_a_restart_and_compaction_keeps_every_count() {
         // Compaction from 10 lines on.
         let scans = Scans::open(&path, 10).unwrap();
         assert_eq!(
-            scans.count(a.0, a.1, 100),
+            scans.count(a.0, a.1, 100, None),
             Seen {
                 count: 1,
                 first_at: 100
             }
         );
         expected_a += 1;
-        assert_eq!(scans.count(b.0, b.1, 150).count, 1);
+        assert_eq!(scans.count(b.0, b.1, 150, None).count, 1);
         for round in 0..30 {
-            scans.count(a.0, a.1, 200 + round);
+            scans.count(a.0, a.1, 200 + round, None);
             expected_a += 1;
             scans.flush().unwrap();
         }
@@ -208,7 +208,7 @@ fn scan_counts_survive_a_restart_and_compaction_keeps_every_count() {
                 >= 1
         );
         // Counted after the last flush: not in the log yet.
-        scans.count(b.0, b.1, 900);
+        scans.count(b.0, b.1, 900, None);
     }
     let lines = fs::read_to_string(&path).unwrap().lines().count();
     assert!(lines <= 10, "the log was compacted, {lines} lines");
@@ -239,15 +239,15 @@ fn a_flush_writes_each_item_scanned_since_the_last_one_once() {
     let b = (gtin("08930002000086"), "S9");
     let scans = Scans::open(&path, 1000).unwrap();
     for _ in 0..5 {
-        scans.count(a.0, a.1, 100);
-        scans.count(b.0, b.1, 100);
+        scans.count(a.0, a.1, 100, None);
+        scans.count(b.0, b.1, 100, None);
     }
     assert_eq!(scans.unflushed(), 2);
     assert_eq!(scans.flush().unwrap(), 2);
     assert_eq!(scans.unflushed(), 0);
     assert_eq!(scans.flush().unwrap(), 0, "nothing scanned since");
-    scans.count(a.0, a.1, 200);
-    scans.count(a.0, a.1, 201);
+    scans.count(a.0, a.1, 200, None);
+    scans.count(a.0, a.1, 201, None);
     assert_eq!(scans.flush().unwrap(), 1);
     let log = fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = log.lines().collect();
@@ -263,7 +263,7 @@ fn a_torn_scan_log_keeps_every_complete_line() {
     {
         let scans = Scans::open(&path, 1000).unwrap();
         for _ in 0..3 {
-            scans.count(a.0, a.1, 100);
+            scans.count(a.0, a.1, 100, None);
         }
         scans.flush().unwrap();
     }
@@ -308,6 +308,7 @@ fn an_answer_shows_a_change_exactly_like_a_snapshot_status() {
         let live = tracescan::live::Context {
             changes: &changes,
             scans: None,
+            client: None,
             warn_above: u64::MAX,
             now: 0,
             today,

@@ -68,6 +68,12 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             load(&scans.scans),
         ),
         (
+            "tracescan_scan_repeats_total",
+            "counter",
+            "Item scans not counted: the same client scanned the same item within the repeat window.",
+            load(&scans.repeats),
+        ),
+        (
             "tracescan_scanned_items",
             "gauge",
             "Items with a scan count.",

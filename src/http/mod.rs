@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod routes;
 pub mod transport;
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -34,6 +35,9 @@ pub struct App {
     pub admin_token: Option<admin::Token>,
     /// What reload and rollback act on, when an index directory is watched.
     pub reloader: Option<Arc<Mutex<Reloader>>>,
+    /// Proxies whose `X-Forwarded-For` names the client; from any other
+    /// peer the header is ignored (anyone can write it).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl App {
@@ -43,6 +47,7 @@ impl App {
             service,
             admin_token: None,
             reloader: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::admin::{self, ChangeOp, IndexOp};
@@ -24,14 +25,19 @@ pub const MAX_HEADER_SECTION: usize = 16 * 1024;
 ///
 /// Cost: for a lookup or a health check, no wait at all: the future is ready
 /// on its first poll. Admin requests read a body and may wait on the disk.
-pub async fn route<B>(app: &Arc<App>, scope: Scope, req: Request<B>) -> Response<Full<Bytes>>
+pub async fn route<B>(
+    app: &Arc<App>,
+    scope: Scope,
+    peer: IpAddr,
+    req: Request<B>,
+) -> Response<Full<Bytes>>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
     let is_admin = parts.uri.path().starts_with("/admin/");
-    let answered = answer(app, scope, &parts, body, is_admin).await;
+    let answered = answer(app, scope, peer, &parts, body, is_admin).await;
     let mut resp = answered.unwrap_or_else(Error::into_response);
     // No answer of ours is ever to be read as another type than it says.
     resp.headers_mut().insert(
@@ -52,6 +58,7 @@ where
 async fn answer<B>(
     app: &Arc<App>,
     scope: Scope,
+    peer: IpAddr,
     parts: &Parts,
     body: B,
     is_admin: bool,
@@ -99,7 +106,7 @@ where
         (&Method::GET | &Method::HEAD, "/metrics") => Ok(metrics::render(service)),
         (&Method::GET | &Method::HEAD, "/v1/scan") => {
             match query_param(parts.uri.query().unwrap_or(""), "code") {
-                Some(Ok(code)) => lookup(app, &parts.method, &code, &code),
+                Some(Ok(code)) => lookup(app, parts, peer, &code, &code),
                 Some(Err(detail)) => invalid_lookup(app, &detail),
                 None => invalid_lookup(app, "the code parameter is missing: GET /v1/scan?code=..."),
             }
@@ -108,7 +115,7 @@ where
             let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
             // Our own Digital Link paths are parsed as a Digital Link on a
             // placeholder host.
-            lookup(app, &parts.method, shown, &format!("https://local{shown}"))
+            lookup(app, parts, peer, shown, &format!("https://local{shown}"))
         }
         (&Method::GET, "/admin/overlay") => Ok(admin::list(&service.overlay.load())),
         (&Method::POST, "/admin/overlay") => {
@@ -198,22 +205,58 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
 }
 
 /// Looks `raw` up in the generation in service, and counts the scan of an
-/// item when the request is a GET (a HEAD is a probe).
+/// item when the request is a GET (a HEAD is a probe), as the client's.
 fn lookup(
     app: &App,
-    method: &Method,
+    parts: &Parts,
+    peer: IpAddr,
     shown: &str,
     raw: &str,
 ) -> Result<Response<Full<Bytes>>, Error> {
     let current = app.service.current();
     let generation = current.as_ref().ok_or_else(Error::not_ready)?;
+    let count = parts.method == Method::GET;
     let scan = Scan {
         shown,
         raw,
-        count: method == Method::GET,
+        count,
+        client: count.then(|| client_hash(client_of(parts, peer, &app.trusted_proxies))),
     };
     let answer = app.service.scan(generation, scan);
     Ok(lookup_response(answer, generation.number))
+}
+
+/// The address of the client behind `peer`: `peer` itself, unless it is a
+/// trusted proxy; then the nearest address in `X-Forwarded-For` that is not
+/// one (read from the right, as each proxy appends the address it saw).
+pub fn client_of(parts: &Parts, peer: IpAddr, trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return client;
+    }
+    let forwarded = parts.headers.get_all("x-forwarded-for");
+    for value in forwarded.iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return client;
+        };
+        for hop in value.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted.contains(&ip) => client = ip,
+                Ok(ip) => return ip,
+                // What a trusted proxy did not write cannot be believed.
+                Err(_) => return client,
+            }
+        }
+    }
+    client
+}
+
+/// A client's address as the key of its scans.
+fn client_hash(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => xxhash_rust::xxh3::xxh3_64(&v4.octets()),
+        IpAddr::V6(v6) => xxhash_rust::xxh3::xxh3_64(&v6.octets()),
+    }
 }
 
 /// A lookup request that names no code to look up: answered like a

@@ -160,8 +160,8 @@ async fn worker(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => { backoff = Duration::from_millis(1); stream }
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => { backoff = Duration::from_millis(1); accepted }
                     Err(e) => {
                         // Out of file descriptors or a reset before accept:
                         // wait a little instead of spinning.
@@ -178,7 +178,7 @@ async fn worker(
                 let scope = config.scope;
                 let service = service_fn(move |req| {
                     let app = app.clone();
-                    async move { Ok::<_, Infallible>(routes::route(&app, scope, req).await) }
+                    async move { Ok::<_, Infallible>(routes::route(&app, scope, peer.ip(), req).await) }
                 });
                 let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {

@@ -7,6 +7,7 @@
 
 pub mod journal;
 pub mod overlay;
+pub mod repeats;
 pub mod scans;
 
 use std::hash::{BuildHasherDefault, Hasher};
@@ -24,6 +25,9 @@ pub struct Context<'a> {
     pub changes: &'a Changes,
     /// Where item scans are counted; `None` counts nothing.
     pub scans: Option<&'a Scans>,
+    /// Who scans, as a hash of the client's address: one client's repeated
+    /// scans of an item count once a window. `None` counts every scan.
+    pub client: Option<u64>,
     /// Above this many scans an item answer warns `scanned_many_times`.
     pub warn_above: u64,
     /// Now, Unix seconds, and the date it is in the service's calendar.
@@ -56,7 +60,8 @@ pub(crate) fn key(kind: KeyKind, gtin: Gtin, id: &str) -> u128 {
     }
 }
 
-/// Maps keyed by [`key`] hash nothing again: the key is already a good hash.
+/// Maps keyed by [`key`] (or by another xxh3 hash) hash nothing again: the
+/// key is already a good hash.
 pub(crate) type KeyHasher = BuildHasherDefault<PreHashed>;
 
 #[derive(Default)]
@@ -70,6 +75,10 @@ impl Hasher for PreHashed {
 
     fn write_u128(&mut self, n: u128) {
         self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
     }
 
     fn finish(&self) -> u64 {

@@ -29,6 +29,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 
 use super::journal::Journal;
+use super::repeats::Repeats;
 use super::{KeyHasher, KeyKind, key};
 use crate::code::Gtin;
 
@@ -60,6 +61,9 @@ struct Count {
 #[derive(Default)]
 pub struct ScanStats {
     pub scans: AtomicU64,
+    /// Scans not counted: the same client scanned the same item within the
+    /// repeat window.
+    pub repeats: AtomicU64,
     /// Flushes that wrote counts.
     pub flushes: AtomicU64,
     pub flush_errors: AtomicU64,
@@ -79,6 +83,8 @@ pub struct Scans {
     /// `None`: counts are kept in memory only.
     log: Mutex<Option<Log>>,
     compact_min_lines: u64,
+    /// Which client scanned which item lately: repeats count once.
+    repeats: Repeats,
     pub stats: ScanStats,
 }
 
@@ -99,8 +105,16 @@ impl Scans {
                 text: Vec::new(),
             })),
             compact_min_lines,
+            repeats: Repeats::new(0),
             stats,
         }
+    }
+
+    /// Counts one client's repeated scans of an item once every
+    /// `window_secs` (see [`super::repeats`]); 0 counts every scan.
+    pub fn with_repeat_window(mut self, window_secs: u64) -> Scans {
+        self.repeats = Repeats::new(window_secs);
+        self
     }
 
     /// Opens the scan log at `path` and replays it. A half-written last line
@@ -147,12 +161,22 @@ impl Scans {
         Ok(scans)
     }
 
-    /// Counts a scan of the item (`gtin`, `serial`) at `now`.
+    /// Counts a scan of the item (`gtin`, `serial`) at `now` by `client`,
+    /// unless the same client scanned it within the repeat window; returns
+    /// the count either way.
     ///
-    /// Cost: a hash of the key and one shard lock; an allocation the first
-    /// time an item is scanned.
-    pub fn count(&self, gtin: Gtin, serial: &str, now: i64) -> Seen {
+    /// Cost: a hash of the key and one shard lock (with a client, a second
+    /// hash and a short lock); an allocation the first time an item is
+    /// scanned.
+    pub fn count(&self, gtin: Gtin, serial: &str, now: i64, client: Option<u64>) -> Seen {
         let key = key(KeyKind::Item, gtin, serial);
+        if let Some(client) = client
+            && self.repeats.seen_before(client, key, now)
+            && let Some(seen) = self.get_key(key)
+        {
+            self.stats.repeats.fetch_add(1, Ordering::Relaxed);
+            return seen;
+        }
         let mut entry = self.counts.entry(key).or_insert_with(|| Count {
             count: 0,
             logged: 0,
@@ -179,12 +203,14 @@ impl Scans {
 
     /// The item's count without counting a scan.
     pub fn get(&self, gtin: Gtin, serial: &str) -> Option<Seen> {
-        self.counts
-            .get(&key(KeyKind::Item, gtin, serial))
-            .map(|c| Seen {
-                count: c.count,
-                first_at: c.first_at,
-            })
+        self.get_key(key(KeyKind::Item, gtin, serial))
+    }
+
+    fn get_key(&self, key: u128) -> Option<Seen> {
+        self.counts.get(&key).map(|c| Seen {
+            count: c.count,
+            first_at: c.first_at,
+        })
     }
 
     /// Items with a count.
