@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::data;
-use tracescan::build::{self, Blob, Collected, RejectLog};
+use tracescan::build::{self, RejectLog};
 use tracescan::index::write;
 use tracescan::server::{self, State};
 use tracescan::swap::{Outcome, Reloader};
@@ -23,12 +23,7 @@ use tracescan::swap::{Outcome, Reloader};
 fn publish(dir: &Path, name: &str, id: &str) {
     let scratch = tempfile::tempdir().unwrap();
     let mut rejects = RejectLog::new(scratch.path().join("r.jsonl"));
-    let Collected {
-        mut payload, blob, ..
-    } = build::collect(&data("sample"), &mut rejects, false, None).unwrap();
-    let Blob::Memory(blob) = blob else {
-        unreachable!()
-    };
+    let (mut payload, blob) = build::in_memory(&data("sample"), &mut rejects).unwrap();
     payload.snapshot_id = id.to_owned();
     write::write(payload, &mut &blob[..], 0, &dir.join(name)).unwrap();
 }
