@@ -9,7 +9,7 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rkyv::util::AlignedVec;
-use tracescan::build::{self, Blob, Collected, RejectLog};
+use tracescan::build::{self, RejectLog};
 use tracescan::code::Gtin;
 use tracescan::date::Date;
 use tracescan::http::{App, Scope, routes};
@@ -53,11 +53,7 @@ fn data() -> Data {
     let dir = tempfile::tempdir().unwrap();
     synth::generate(&cfg, dir.path()).unwrap();
     let mut rejects = RejectLog::new(dir.path().join("rejects.jsonl"));
-    let Collected { payload, blob, .. } =
-        build::collect(dir.path(), &mut rejects, false, None).unwrap();
-    let Blob::Memory(blob) = blob else {
-        unreachable!("collected in memory")
-    };
+    let (payload, blob) = build::in_memory(dir.path(), &mut rejects).unwrap();
     let bytes = write::to_bytes(payload, &blob, 0).unwrap();
     let file = dir.path().join("index.tsidx");
     std::fs::write(&file, &bytes[..]).unwrap();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::Server;
 use common::data;
-use tracescan::build::{self, Blob, Collected, RejectLog};
+use tracescan::build::{self, RejectLog};
 use tracescan::index::write;
 use tracescan::swap::Outcome;
 
@@ -23,12 +23,7 @@ use tracescan::swap::Outcome;
 fn publish(dir: &Path, name: &str, id: &str) {
     let scratch = tempfile::tempdir().unwrap();
     let mut rejects = RejectLog::new(scratch.path().join("r.jsonl"));
-    let Collected {
-        mut payload, blob, ..
-    } = build::collect(&data("sample"), &mut rejects, false, None).unwrap();
-    let Blob::Memory(blob) = blob else {
-        unreachable!()
-    };
+    let (mut payload, blob) = build::in_memory(&data("sample"), &mut rejects).unwrap();
     payload.snapshot_id = id.to_owned();
     write::write(payload, &mut &blob[..], 0, &dir.join(name)).unwrap();
 }

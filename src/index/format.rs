@@ -253,6 +253,26 @@ pub struct ItemEntry {
     pub void: u8,
 }
 
+impl ItemEntry {
+    /// The serial of this item in the payload's `item_bytes`. Panics if the
+    /// entry points outside them, which an entry built with those bytes never
+    /// does.
+    #[inline]
+    pub fn serial<'a>(&self, item_bytes: &'a [u8]) -> &'a [u8] {
+        let at = self.bytes_at as usize;
+        &item_bytes[at..at + usize::from(self.serial_len)]
+    }
+
+    /// The stamp of this item in the payload's `item_bytes`: the bytes right
+    /// after the serial, empty for an item without a stamp. Panics as
+    /// [`ItemEntry::serial`] does.
+    #[inline]
+    pub fn stamp<'a>(&self, item_bytes: &'a [u8]) -> &'a [u8] {
+        let at = self.bytes_at as usize + usize::from(self.serial_len);
+        &item_bytes[at..at + usize::from(self.stamp_len)]
+    }
+}
+
 // ---- Hashing: shared by the writer and the reader, so they cannot disagree ----
 
 /// The four tables, for seeds and probe limits.
@@ -474,5 +494,19 @@ impl ArchivedPayload {
         let start = item.bytes_at.to_native() as usize;
         let len = usize::from(item.serial_len) + usize::from(item.stamp_len);
         self.item_bytes.get(start..start + len).unwrap_or(&[])
+    }
+
+    /// The serial of `item`. Cheap: slices [`ArchivedPayload::item_bytes_of`]
+    /// at the serial's length, which every item of a verified payload has.
+    #[inline]
+    pub fn serial_of(&self, item: &ArchivedItemEntry) -> &[u8] {
+        &self.item_bytes_of(item)[..usize::from(item.serial_len)]
+    }
+
+    /// The stamp of `item`: its bytes after the serial, empty for an item
+    /// without a stamp. Cheap, as [`ArchivedPayload::serial_of`].
+    #[inline]
+    pub fn stamp_of(&self, item: &ArchivedItemEntry) -> &[u8] {
+        &self.item_bytes_of(item)[usize::from(item.serial_len)..]
     }
 }

@@ -167,8 +167,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         );
         let id = self.probe(Table::Items, &p.item_slots, hash, |i| {
             let item = &p.items[i];
-            item.product.to_native() == product.id
-                && &p.item_bytes_of(item)[..usize::from(item.serial_len)] == serial.as_bytes()
+            item.product.to_native() == product.id && p.serial_of(item) == serial.as_bytes()
         })?;
         Some(self.item_at(id))
     }
@@ -178,8 +177,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         let p = self.payload();
         let hash = key_hash(self.header().hash_seed, Table::Stamps, 0, stamp.as_bytes());
         let id = self.probe(Table::Stamps, &p.stamp_slots, hash, |i| {
-            let item = &p.items[i];
-            &p.item_bytes_of(item)[usize::from(item.serial_len)..] == stamp.as_bytes()
+            p.stamp_of(&p.items[i]) == stamp.as_bytes()
         })?;
         Some(self.item_at(id))
     }
@@ -203,11 +201,10 @@ impl<D: AsRef<[u8]>> Index<D> {
 
     /// Item number `id` (0 to `header().items - 1`).
     pub fn item_at(&self, id: usize) -> ItemRef<'_> {
-        let p = self.payload();
-        let entry = &p.items[id];
+        let payload = self.payload();
         ItemRef {
-            entry,
-            bytes: p.item_bytes_of(entry),
+            entry: &payload.items[id],
+            payload,
         }
     }
 
@@ -292,15 +289,16 @@ impl<'a> BatchRef<'a> {
 #[derive(Clone, Copy)]
 pub struct ItemRef<'a> {
     entry: &'a ArchivedItemEntry,
-    bytes: &'a [u8],
+    /// The payload the entry belongs to, which holds its serial and stamp.
+    payload: &'a ArchivedPayload,
 }
 
 impl<'a> ItemRef<'a> {
     pub fn serial(&self) -> &'a str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.entry.serial_len)]).unwrap_or("")
+        std::str::from_utf8(self.payload.serial_of(self.entry)).unwrap_or("")
     }
     pub fn stamp(&self) -> Option<&'a str> {
-        let stamp = &self.bytes[usize::from(self.entry.serial_len)..];
+        let stamp = self.payload.stamp_of(self.entry);
         (!stamp.is_empty()).then(|| std::str::from_utf8(stamp).unwrap_or(""))
     }
     pub fn is_void(&self) -> bool {

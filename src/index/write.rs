@@ -58,11 +58,11 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     payload.batch_slots = slots;
     let item_key = |i: usize| {
         let item = &payload.items[i];
-        let at = item.bytes_at as usize;
-        let (serial_len, stamp_len) = (usize::from(item.serial_len), usize::from(item.stamp_len));
-        let serial = &payload.item_bytes[at..at + serial_len];
-        let stamp = &payload.item_bytes[at + serial_len..at + serial_len + stamp_len];
-        (payload.products[item.product as usize].gtin, serial, stamp)
+        (
+            payload.products[item.product as usize].gtin,
+            item.serial(&payload.item_bytes),
+            item.stamp(&payload.item_bytes),
+        )
     };
     let (slots, it) = build_table(payload.items.len(), |i| {
         let (gtin, serial, _) = item_key(i);

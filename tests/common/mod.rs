@@ -33,11 +33,7 @@ pub fn index_of(dir: &Path) -> Index<AlignedVec> {
 pub fn index_bytes(dir: &Path) -> AlignedVec {
     let tmp = tempfile::tempdir().unwrap();
     let mut rejects = RejectLog::new(tmp.path().join("rejects.jsonl"));
-    let build::Collected { payload, blob, .. } =
-        build::collect(dir, &mut rejects, false, None).unwrap();
-    let build::Blob::Memory(blob) = blob else {
-        unreachable!("collected in memory")
-    };
+    let (payload, blob) = build::in_memory(dir, &mut rejects).unwrap();
     write::to_bytes(payload, &blob, 0).unwrap()
 }
 

@@ -1,0 +1,342 @@
+//! The checks that need all records, applied line by line in file order:
+//! duplicate keys (the first occurrence wins, a later one names its line), a
+//! batch's product, an item's product and lot, stamp uniqueness. A line that
+//! passes becomes an entry of the payload and its JSON goes to the blob.
+
+use std::collections::HashMap;
+use std::io;
+
+use hashbrown::HashTable;
+
+use super::Blob;
+use super::pipeline::Parsed;
+use crate::code::Gtin;
+use crate::index::format::{
+    BatchEntry, HAS_BATCHES, HAS_ITEMS, ItemEntry, NO_BATCH, Payload, ProductEntry, Span, Table,
+    key_hash,
+};
+use crate::index::write;
+use crate::snapshot::Manifest;
+use crate::snapshot::record::{self, Reason, Rejection};
+
+/// The state of a build: entries so far, and their keys for duplicate checks.
+pub(super) struct Collector {
+    payload: Payload,
+    /// Where the pre-rendered JSON goes, and its length so far.
+    blob: Blob,
+    blob_len: u64,
+    /// Products by GTIN.
+    products: KeyTable,
+    /// The line of each kept product, to name it in a duplicate's report.
+    product_lines: Vec<u64>,
+    /// GTIN → line of a product line that was rejected (to explain orphans).
+    rejected_products: HashMap<u64, u64>,
+    /// Batches by GTIN and lot.
+    batches: KeyTable,
+    batch_lines: Vec<u64>,
+    /// Items by GTIN and serial.
+    items: KeyTable,
+    item_lines: Vec<u64>,
+    /// Items by stamp, only those that have one; its entries are items, so a
+    /// duplicate names the line of the item in `item_lines`.
+    stamps: KeyTable,
+}
+
+/// Why a line was not indexed: a rejection to report, or a failure to spill
+/// its JSON, which fails the build.
+pub(super) enum Refusal {
+    Line(Rejection),
+    Spill(io::Error),
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Refusal {
+        Refusal::Line(r)
+    }
+}
+
+/// Kept entries of one table by key, for duplicate checks and references.
+///
+/// It holds entry indexes only (4 bytes and a control byte each): a candidate
+/// is confirmed against the entry itself, so no key is stored twice.
+#[derive(Default)]
+struct KeyTable(HashTable<u32>);
+
+impl KeyTable {
+    /// Makes room for `n` entries; a count that cannot be met is simply not
+    /// reserved.
+    fn reserve(&mut self, n: usize) {
+        // The table is empty: its hasher is never called while reserving.
+        let _ = self.0.try_reserve(n, |_| 0);
+    }
+
+    /// The entry whose key hashes to `hash` and which `same` confirms, given
+    /// the entry's index.
+    fn find(&self, hash: u64, same: impl Fn(usize) -> bool) -> Option<u32> {
+        self.0.find(hash, |&i| same(i as usize)).copied()
+    }
+
+    /// Adds entry `entry` under `hash`; no entry may hold its key yet.
+    /// `rehash` gives the hash of an entry already held, for when the table
+    /// grows.
+    fn insert(&mut self, hash: u64, entry: usize, rehash: impl Fn(usize) -> u64) {
+        self.0
+            .insert_unique(hash, entry as u32, |&i| rehash(i as usize));
+    }
+}
+
+/// The refusal of a line whose key an earlier line holds; `detail` names
+/// that line.
+fn duplicate(key: String, detail: String) -> Refusal {
+    Rejection::new(Reason::DuplicateKey, Some(key), detail).into()
+}
+
+const SEED: u64 = write::HASH_SEED;
+
+fn product_hash(gtin: u64) -> u64 {
+    key_hash(SEED, Table::Products, gtin, &[])
+}
+
+fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
+    key_hash(
+        SEED,
+        Table::Batches,
+        products[b.product as usize].gtin,
+        b.lot.as_bytes(),
+    )
+}
+
+impl Collector {
+    /// An empty collector that adds to `payload` and `blob`, its tables sized
+    /// from the manifest's counts.
+    pub(super) fn new(payload: Payload, blob: Blob, manifest: &Manifest) -> Collector {
+        let mut c = Collector {
+            payload,
+            blob,
+            blob_len: 0,
+            products: KeyTable::default(),
+            product_lines: Vec::new(),
+            rejected_products: HashMap::new(),
+            batches: KeyTable::default(),
+            batch_lines: Vec::new(),
+            items: KeyTable::default(),
+            item_lines: Vec::new(),
+            stamps: KeyTable::default(),
+        };
+        c.reserve(manifest);
+        c
+    }
+
+    /// The entries kept and their JSON.
+    pub(super) fn finish(self) -> (Payload, Blob) {
+        (self.payload, self.blob)
+    }
+
+    /// Sizes the vectors from the manifest's counts, so that a large build
+    /// does not pass through doubling reallocations (a transient twice the
+    /// memory). A count that cannot be met is simply not reserved.
+    fn reserve(&mut self, manifest: &Manifest) {
+        let n = |i: usize| manifest.counts[i].unwrap_or(0).min(u64::from(u32::MAX)) as usize;
+        let p = &mut self.payload;
+        let _ = p.products.try_reserve_exact(n(0));
+        let _ = self.product_lines.try_reserve_exact(n(0));
+        let _ = p.batches.try_reserve_exact(n(1));
+        let _ = self.batch_lines.try_reserve_exact(n(1));
+        let _ = p.items.try_reserve_exact(n(2));
+        let _ = self.item_lines.try_reserve_exact(n(2));
+        let _ = p.item_bytes.try_reserve_exact(n(2).saturating_mul(20));
+        self.products.reserve(n(0));
+        self.batches.reserve(n(1));
+        self.items.reserve(n(2));
+        self.stamps.reserve(n(2));
+    }
+
+    /// Checks line `line`, judged on its own already, against the lines
+    /// before it, and keeps it if it passes.
+    pub(super) fn apply(&mut self, parsed: Parsed, line: u64) -> Result<(), Refusal> {
+        match parsed {
+            Parsed::Product(Ok(p)) => self.product(p, line),
+            Parsed::Product(Err((r, gtin))) => {
+                // Remember the GTIN so that its batches and items can say why
+                // they have no product.
+                if let Some(g) = gtin {
+                    self.rejected_products.entry(g).or_insert(line);
+                }
+                Err(r.into())
+            }
+            Parsed::Batch(b) => self.batch(b?, line),
+            Parsed::Item(it) => self.item(it?, line),
+        }
+    }
+
+    fn spill(&mut self, json: &str) -> Result<Span, Refusal> {
+        let span = self
+            .blob
+            .append(json.as_bytes(), self.blob_len)
+            .map_err(Refusal::Spill)?;
+        self.blob_len += u64::from(span.len);
+        Ok(span)
+    }
+
+    fn product(&mut self, p: record::Product, line: u64) -> Result<(), Refusal> {
+        let gtin = p.gtin.as_u64();
+        let hash = product_hash(gtin);
+        let products = &self.payload.products;
+        if let Some(first) = self.products.find(hash, |i| products[i].gtin == gtin) {
+            let first = self.product_lines[first as usize];
+            let detail = format!("GTIN {} is already the product of line {first}", p.gtin);
+            return Err(duplicate(p.gtin.to_string(), detail));
+        }
+        let json = self.spill(&p.json)?;
+        let id = self.payload.products.len();
+        let products = &self.payload.products;
+        self.products
+            .insert(hash, id, |i| product_hash(products[i].gtin));
+        self.product_lines.push(line);
+        self.payload.products.push(ProductEntry {
+            gtin,
+            status: p.status as u8,
+            flags: 0,
+            recall_notice: p.recall_notice.unwrap_or_default(),
+            json,
+        });
+        Ok(())
+    }
+
+    /// The product index of `gtin`, or the rejection of an orphan.
+    fn product_of(
+        &self,
+        gtin: Gtin,
+        key: impl FnOnce() -> String,
+        what: &str,
+    ) -> Result<u32, Rejection> {
+        let products = &self.payload.products;
+        let hash = product_hash(gtin.as_u64());
+        if let Some(id) = self
+            .products
+            .find(hash, |i| products[i].gtin == gtin.as_u64())
+        {
+            return Ok(id);
+        }
+        let why = match self.rejected_products.get(&gtin.as_u64()) {
+            Some(line) => {
+                format!("the product of GTIN {gtin} was rejected (products.jsonl line {line})")
+            }
+            None => format!("no product has GTIN {gtin}"),
+        };
+        Err(Rejection::new(
+            Reason::UnknownProduct,
+            Some(key()),
+            format!("{what}: {why}"),
+        ))
+    }
+
+    /// The batch `lot` of product `product`, if kept.
+    fn batch_of(&self, product: u32, lot: &str) -> Option<u32> {
+        let gtin = self.payload.products[product as usize].gtin;
+        let batches = &self.payload.batches;
+        let hash = key_hash(SEED, Table::Batches, gtin, lot.as_bytes());
+        self.batches.find(hash, |i| {
+            batches[i].product == product && batches[i].lot == lot
+        })
+    }
+
+    fn batch(&mut self, b: record::Batch, line: u64) -> Result<(), Refusal> {
+        let key = || format!("{}/{}", b.gtin, b.lot);
+        let product = self.product_of(b.gtin, key, "batch")?;
+        if let Some(first) = self.batch_of(product, &b.lot) {
+            let first = self.batch_lines[first as usize];
+            let detail = format!(
+                "lot {} of GTIN {} is already the batch of line {first}",
+                b.lot, b.gtin
+            );
+            return Err(duplicate(key(), detail));
+        }
+        let json = self.spill(&b.json)?;
+        let entry = BatchEntry {
+            product,
+            status: b.status as u8,
+            expiry: b.expiry.map_or(0, |d| d.to_yyyymmdd()),
+            lot: b.lot,
+            recall_notice: b.recall_notice.unwrap_or_default(),
+            json,
+        };
+        let id = self.payload.batches.len();
+        let (products, batches) = (&self.payload.products, &self.payload.batches);
+        self.batches.insert(batch_hash(products, &entry), id, |i| {
+            batch_hash(products, &batches[i])
+        });
+        self.batch_lines.push(line);
+        self.payload.products[product as usize].flags |= HAS_BATCHES;
+        self.payload.batches.push(entry);
+        Ok(())
+    }
+
+    fn item(&mut self, it: record::Item<'static>, line: u64) -> Result<(), Refusal> {
+        let product = self.product_of(it.gtin, || it.key(), "item")?;
+        let batch = match &it.lot {
+            None => NO_BATCH,
+            Some(lot) => self.batch_of(product, lot).ok_or_else(|| {
+                Rejection::new(
+                    Reason::UnknownLot,
+                    Some(it.key()),
+                    format!("lot {lot} is not a batch of GTIN {}", it.gtin),
+                )
+            })?,
+        };
+        let p = &self.payload;
+        let gtin = it.gtin.as_u64();
+        let hash = key_hash(SEED, Table::Items, gtin, it.serial.as_bytes());
+        let same_item = |i: usize| {
+            let e = &p.items[i];
+            e.product == product && e.serial(&p.item_bytes) == it.serial.as_bytes()
+        };
+        if let Some(first) = self.items.find(hash, same_item) {
+            let first = self.item_lines[first as usize];
+            let detail = format!(
+                "serial {} of GTIN {} is already the item of line {first}",
+                it.serial, it.gtin
+            );
+            return Err(duplicate(it.key(), detail));
+        }
+        let stamp: &str = it.stamp.as_deref().unwrap_or("");
+        let stamp_hash = key_hash(SEED, Table::Stamps, 0, stamp.as_bytes());
+        if !stamp.is_empty() {
+            let same_stamp = |i: usize| p.items[i].stamp(&p.item_bytes) == stamp.as_bytes();
+            if let Some(first) = self.stamps.find(stamp_hash, same_stamp) {
+                let first = self.item_lines[first as usize];
+                let detail = format!("stamp {stamp} is already on the item of line {first}");
+                return Err(duplicate(it.key(), detail));
+            }
+        }
+        let id = self.payload.items.len();
+        let bytes_at = self.payload.item_bytes.len() as u64;
+        self.payload
+            .item_bytes
+            .extend_from_slice(it.serial.as_bytes());
+        self.payload.item_bytes.extend_from_slice(stamp.as_bytes());
+        self.payload.items.push(ItemEntry {
+            product,
+            batch,
+            bytes_at,
+            serial_len: it.serial.len() as u8,
+            stamp_len: stamp.len() as u8,
+            void: u8::from(it.void),
+        });
+        self.item_lines.push(line);
+        self.payload.products[product as usize].flags |= HAS_ITEMS;
+        let p = &self.payload;
+        self.items.insert(hash, id, |i| {
+            let e = &p.items[i];
+            let gtin = p.products[e.product as usize].gtin;
+            key_hash(SEED, Table::Items, gtin, e.serial(&p.item_bytes))
+        });
+        if !stamp.is_empty() {
+            self.stamps.insert(stamp_hash, id, |i| {
+                let stamp = p.items[i].stamp(&p.item_bytes);
+                key_hash(SEED, Table::Stamps, 0, stamp)
+            });
+        }
+        Ok(())
+    }
+}

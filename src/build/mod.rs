@@ -1,0 +1,319 @@
+//! Snapshot to index: every line read is either indexed or reported.
+//!
+//! Files are read in dependency order (products, batches, items), each line
+//! going through the submodules in this order:
+//!
+//! - `pipeline`: one file's lines read, split into chunks and judged on
+//!   every core by `snapshot::record`, then handed back in file order.
+//! - `checks`: what needs all records, line by line: duplicate keys (the
+//!   first occurrence wins, the later one names its line), a batch's product,
+//!   an item's product and lot, stamp uniqueness. A line that passes becomes
+//!   an entry of the index payload.
+//! - `blob`: the pre-rendered JSON of kept products and batches, spilled to
+//!   a temporary file as it comes.
+//! - `rejects`: the report of every line not indexed, written as rejects
+//!   are found.
+//!
+//! This module reads the snapshot through them ([`collect`]) and hands the
+//! payload and blob to `index::write` ([`build`]). If there are more than
+//! `max_rejects` rejects, or a file is truncated, no index is written.
+
+mod blob;
+mod checks;
+mod pipeline;
+mod rejects;
+
+use std::io::{self, BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::index::format::{MAX_SNAPSHOT_ID, Payload};
+use crate::index::write::{self, Written};
+use crate::snapshot::record::Reason;
+use crate::snapshot::{FILES, Kind, Manifest, SnapshotError};
+pub use blob::Blob;
+use checks::{Collector, Refusal};
+pub use rejects::RejectLog;
+
+/// How to build.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Where the rejects report goes; by default beside the index, as
+    /// `<index>.rejects.jsonl`.
+    pub rejects: Option<PathBuf>,
+    /// The build fails when there are more rejects than this.
+    pub max_rejects: u64,
+    /// Show progress on standard error (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(
+        "{rejected} lines rejected, more than --max-rejects {max}; no index written (see {report})"
+    )]
+    TooManyRejects {
+        rejected: u64,
+        max: u64,
+        report: PathBuf,
+    },
+    #[error("rejects report {path}: {error}")]
+    Report { path: PathBuf, error: io::Error },
+    #[error("writing the index: {0}")]
+    Write(io::Error),
+    #[error("spilling record JSON to a temporary file: {0}")]
+    Spill(io::Error),
+}
+
+/// Lines of one file, accounted for: read = indexed + rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileCount {
+    pub kind: Kind,
+    pub path: Option<PathBuf>,
+    pub read: u64,
+    pub indexed: u64,
+    pub rejected: u64,
+    /// Time spent reading and checking the file.
+    pub elapsed: Duration,
+}
+
+/// What a build did.
+#[derive(Debug)]
+pub struct Summary {
+    pub files: Vec<FileCount>,
+    pub rejects_report: Option<PathBuf>,
+    pub written: Written,
+    /// Time spent building the tables and writing the index.
+    pub write_elapsed: Duration,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn records(&self) -> u64 {
+        self.files.iter().map(|f| f.read).sum()
+    }
+}
+
+/// Builds the index of the snapshot in `dir` at `out`.
+///
+/// Cost: one streaming pass over the snapshot. Memory grows with the number of
+/// records, about 90 bytes per item plus the entries of products and batches;
+/// their JSON is spilled to a temporary file beside `out`, never held.
+pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, BuildError> {
+    let started = Instant::now();
+    let report_path = options.rejects.clone().unwrap_or_else(|| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".rejects.jsonl");
+        PathBuf::from(name)
+    });
+    let mut rejects = RejectLog::new(report_path.clone());
+    let spill = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Collected {
+        payload,
+        mut blob,
+        files,
+    } = collect(dir, &mut rejects, options.progress, Some(spill))?;
+    let rejected = rejects.count;
+    rejects.finish()?;
+    if rejected > options.max_rejects {
+        return Err(BuildError::TooManyRejects {
+            rejected,
+            max: options.max_rejects,
+            report: report_path,
+        });
+    }
+    let writing = Instant::now();
+    let written = write::write(
+        payload,
+        &mut blob.reader().map_err(BuildError::Spill)?,
+        crate::date::unix_now(),
+        out,
+    )
+    .map_err(BuildError::Write)?;
+    Ok(Summary {
+        files,
+        rejects_report: (rejected > 0).then_some(report_path),
+        written,
+        write_elapsed: writing.elapsed(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A snapshot read and checked: the index payload (tables not yet built), the
+/// pre-rendered JSON its entries point into, and the line counts.
+pub struct Collected {
+    pub payload: Payload,
+    pub blob: Blob,
+    pub files: Vec<FileCount>,
+}
+
+/// Reads and checks the snapshot in `dir`, reporting rejects to `rejects`.
+/// The JSON goes to an unnamed temporary file in `spill_in`, or to memory when
+/// it is `None` (for tests and small snapshots).
+pub fn collect(
+    dir: &Path,
+    rejects: &mut RejectLog,
+    progress: bool,
+    spill_in: Option<&Path>,
+) -> Result<Collected, BuildError> {
+    let manifest = Manifest::read(dir)?;
+    let snapshot_id = manifest
+        .snapshot_id
+        .clone()
+        .unwrap_or_else(|| default_snapshot_id(dir));
+    let blob = match spill_in {
+        Some(d) => Blob::Spilled(BufWriter::with_capacity(
+            1 << 20,
+            tempfile::tempfile_in(d).map_err(BuildError::Spill)?,
+        )),
+        None => Blob::Memory(Vec::new()),
+    };
+    let payload = Payload {
+        snapshot_id,
+        exported_at: manifest.exported_at.clone().unwrap_or_default(),
+        ..Payload::default()
+    };
+    let mut c = Collector::new(payload, blob, &manifest);
+    let mut files = Vec::new();
+    for (kind, expected) in FILES.into_iter().zip(manifest.counts) {
+        let path = crate::snapshot::find(dir, kind.file_name())?;
+        let Some(path) = path else {
+            if kind == Kind::Products {
+                return Err(SnapshotError::MissingProducts {
+                    dir: dir.to_owned(),
+                }
+                .into());
+            }
+            if let Some(n) = expected.filter(|&n| n > 0) {
+                return Err(SnapshotError::Truncated {
+                    path: dir.join(kind.file_name()),
+                    detail: format!(
+                        "the manifest counts {n} {} but the file is missing",
+                        kind.count_key()
+                    ),
+                }
+                .into());
+            }
+            files.push(FileCount {
+                kind,
+                path: None,
+                read: 0,
+                indexed: 0,
+                rejected: 0,
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        };
+        let count = read_file(&mut c, kind, &path, rejects, progress)?;
+        if let Some(n) = expected.filter(|&n| n != count.read) {
+            return Err(SnapshotError::Truncated {
+                path,
+                detail: format!(
+                    "the manifest counts {n} {} but {} lines were read",
+                    kind.count_key(),
+                    count.read
+                ),
+            }
+            .into());
+        }
+        files.push(count);
+    }
+    let (payload, blob) = c.finish();
+    Ok(Collected {
+        payload,
+        blob,
+        files,
+    })
+}
+
+/// Reads and checks the snapshot in `dir` in memory, reporting rejects to
+/// `rejects`: the payload and its JSON blob, ready for `index::write`. For
+/// tests and benches; a build of any size uses [`build`], which spills the
+/// JSON to a file instead of holding it.
+///
+/// Cost: as [`build`]'s pass over the snapshot, with the JSON of every
+/// product and batch held in memory.
+pub fn in_memory(dir: &Path, rejects: &mut RejectLog) -> Result<(Payload, Vec<u8>), BuildError> {
+    let Collected { payload, blob, .. } = collect(dir, rejects, false, None)?;
+    let blob = blob.into_bytes().map_err(BuildError::Spill)?;
+    Ok((payload, blob))
+}
+
+/// Reads the `kind` file at `path` into `c`, reporting its rejects. A last
+/// line with no newline that does not parse is a truncated file, which fails
+/// the build.
+fn read_file(
+    c: &mut Collector,
+    kind: Kind,
+    path: &Path,
+    rejects: &mut RejectLog,
+    progress: bool,
+) -> Result<FileCount, BuildError> {
+    let file = kind.file_name();
+    let started = Instant::now();
+    let mut count = FileCount {
+        kind,
+        path: Some(path.to_owned()),
+        read: 0,
+        indexed: 0,
+        rejected: 0,
+        elapsed: Duration::ZERO,
+    };
+    let show = progress && io::stderr().is_terminal();
+    let mut last_shown = Instant::now();
+    pipeline::read_lines(kind, path, |chunk| {
+        for line in chunk {
+            count.read += 1;
+            match c.apply(line.parsed, line.number) {
+                Ok(()) => count.indexed += 1,
+                Err(Refusal::Spill(e)) => return Err(BuildError::Spill(e)),
+                Err(Refusal::Line(r)) if !line.terminated && r.reason == Reason::InvalidJson => {
+                    return Err(SnapshotError::Truncated {
+                        path: path.to_owned(),
+                        detail: format!(
+                            "the last line ({}) has no newline and does not parse: {}",
+                            line.number, r.detail
+                        ),
+                    }
+                    .into());
+                }
+                Err(Refusal::Line(r)) => {
+                    count.rejected += 1;
+                    rejects.add(file, line.number, &r)?;
+                }
+            }
+        }
+        if show && last_shown.elapsed() > Duration::from_millis(200) {
+            last_shown = Instant::now();
+            eprint!(
+                "\r{file}: {} lines read, {} rejected ",
+                count.read, count.rejected
+            );
+        }
+        Ok(())
+    })?;
+    if show {
+        eprint!("\r\x1b[2K");
+    }
+    count.elapsed = started.elapsed();
+    Ok(count)
+}
+
+/// Without a manifest, the snapshot is named after its directory.
+fn default_snapshot_id(dir: &Path) -> String {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let mut id = name.unwrap_or_else(|| "snapshot".into());
+    while id.len() > MAX_SNAPSHOT_ID {
+        id.pop();
+    }
+    id
+}

@@ -1,0 +1,175 @@
+//! One file's lines, judged on every core and handed back in file order.
+//!
+//! A splitter thread decompresses the file and cuts it into numbered chunks
+//! of lines, parser threads judge each line on its own (the costly part), and
+//! the calling thread receives the chunks strictly in order, so what it does
+//! with them gives the same result as a single thread would. Channels are
+//! bounded, so memory stays flat whatever the file's size.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use super::BuildError;
+use crate::code::Gtin;
+use crate::snapshot::record::{self, Rejection};
+use crate::snapshot::{Kind, LineReader, SnapshotError};
+
+/// A line judged on its own by a parser thread.
+pub(super) struct ParsedLine {
+    pub(super) number: u64,
+    /// False only for a last line with no newline after it.
+    pub(super) terminated: bool,
+    pub(super) parsed: Parsed,
+}
+
+pub(super) enum Parsed {
+    /// A rejected product carries its GTIN when one could be read.
+    Product(Result<record::Product, (Rejection, Option<u64>)>),
+    Batch(Result<record::Batch, Rejection>),
+    Item(Result<record::Item<'static>, Rejection>),
+}
+
+/// Lines in a chunk.
+const CHUNK: usize = 4096;
+
+/// Raw lines from the splitter, numbered so the chunks can be put back in order.
+struct RawChunk {
+    seq: u64,
+    bytes: Vec<u8>,
+    /// Per line: where it ends in `bytes`, its line number, whether a newline
+    /// ended it.
+    lines: Vec<(usize, u64, bool)>,
+}
+
+/// A chunk of judged lines and its number, or why the file could not be read.
+type Done = Result<(u64, Vec<ParsedLine>), SnapshotError>;
+
+/// Reads the `kind` file at `path` and calls `each` on its chunks of judged
+/// lines, in file order, on this thread. Stops at the first error, of reading
+/// or of `each`; the threads it started end with it.
+///
+/// Cost: one streaming pass over the file, on up to eight threads; memory is
+/// a few chunks per thread.
+pub(super) fn read_lines(
+    kind: Kind,
+    path: &Path,
+    mut each: impl FnMut(Vec<ParsedLine>) -> Result<(), BuildError>,
+) -> Result<(), BuildError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    std::thread::scope(|scope| -> Result<(), BuildError> {
+        let (raw_tx, raw_rx) = sync_channel::<RawChunk>(2 * workers);
+        let (done_tx, done_rx) = sync_channel::<Done>(2 * workers);
+        // Only the parsers hold the raw receiver: when the last of them
+        // stops (the build failed), the splitter's sends fail and it stops.
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        for _ in 0..workers {
+            let (raw_rx, done_tx) = (raw_rx.clone(), done_tx.clone());
+            scope.spawn(move || parse_chunks(kind, &raw_rx, &done_tx));
+        }
+        drop(raw_rx);
+        let split_errors = done_tx.clone();
+        scope.spawn(move || split_file(path, &raw_tx, &split_errors));
+        drop(done_tx);
+        let mut next = 0u64;
+        let mut waiting: BTreeMap<u64, Vec<ParsedLine>> = BTreeMap::new();
+        for message in done_rx {
+            let (seq, lines) = message?;
+            waiting.insert(seq, lines);
+            while let Some(chunk) = waiting.remove(&next) {
+                next += 1;
+                each(chunk)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The splitter thread: streams `path` and cuts it into raw chunks. A read
+/// error goes straight to the thread that takes the chunks in order.
+fn split_file(path: &Path, raw: &SyncSender<RawChunk>, errors: &SyncSender<Done>) {
+    let mut reader = match LineReader::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = errors.send(Err(e));
+            return;
+        }
+    };
+    let mut seq = 0;
+    let mut chunk = RawChunk {
+        seq,
+        bytes: Vec::with_capacity(CHUNK * 128),
+        lines: Vec::with_capacity(CHUNK),
+    };
+    loop {
+        match reader.next_line() {
+            Ok(Some(line)) => {
+                chunk.bytes.extend_from_slice(line.bytes);
+                chunk
+                    .lines
+                    .push((chunk.bytes.len(), line.number, line.terminated));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = errors.send(Err(e));
+                return;
+            }
+        }
+        if chunk.lines.len() == CHUNK {
+            seq += 1;
+            let next = RawChunk {
+                seq,
+                bytes: Vec::with_capacity(chunk.bytes.capacity()),
+                lines: Vec::with_capacity(CHUNK),
+            };
+            if raw.send(std::mem::replace(&mut chunk, next)).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = raw.send(chunk);
+}
+
+/// A parser thread: judges the lines of raw chunks until there are no more.
+fn parse_chunks(kind: Kind, raw: &Mutex<Receiver<RawChunk>>, done: &SyncSender<Done>) {
+    loop {
+        let received = raw
+            .lock()
+            .map_err(|_| ())
+            .and_then(|rx| rx.recv().map_err(|_| ()));
+        let Ok(chunk) = received else { return };
+        let mut start = 0;
+        let parsed = chunk
+            .lines
+            .iter()
+            .map(|&(end, number, terminated)| {
+                let bytes = &chunk.bytes[start..end];
+                start = end;
+                ParsedLine {
+                    number,
+                    terminated,
+                    parsed: parse_line(kind, bytes),
+                }
+            })
+            .collect();
+        if done.send(Ok((chunk.seq, parsed))).is_err() {
+            return;
+        }
+    }
+}
+
+fn parse_line(kind: Kind, bytes: &[u8]) -> Parsed {
+    match kind {
+        Kind::Products => Parsed::Product(record::product(bytes).map_err(|r| {
+            let gtin = serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .and_then(|v| v.get("gtin")?.as_str().and_then(|g| Gtin::parse(g).ok()));
+            (r, gtin.map(Gtin::as_u64))
+        })),
+        Kind::Batches => Parsed::Batch(record::batch(bytes)),
+        Kind::Items => Parsed::Item(record::item(bytes).map(record::Item::into_owned)),
+    }
+}
