@@ -3,7 +3,6 @@
 //! signals together. The binary and the tests call the same `start`, so tests
 //! run the production wiring on port 0.
 
-use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::build::{self, BuildError, Options, Summary};
+use crate::build::{self, BuildError, Options};
 use crate::http::{self, App, Scope, admin};
 use crate::index::{Index, IndexError, cache};
 use crate::live::overlay::Overlay;
@@ -372,37 +371,4 @@ fn sample_dir() -> Result<PathBuf, ServeError> {
         .into_iter()
         .find(|p| p.join("products.jsonl").exists())
         .ok_or(ServeError::NoSample)
-}
-
-impl fmt::Display for Summary {
-    /// What `tracescan build` prints: each file's line accounting, then the
-    /// index written.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for file in &self.files {
-            let name = file.path.as_ref().map_or_else(
-                || format!("{} (absent)", file.kind.file_name()),
-                |p| p.display().to_string(),
-            );
-            let secs = file.elapsed.as_secs_f64();
-            writeln!(
-                f,
-                "{name}: read {} = indexed {} + rejected {} ({secs:.2} s)",
-                file.read, file.indexed, file.rejected
-            )?;
-        }
-        let secs = self.elapsed.as_secs_f64();
-        writeln!(
-            f,
-            "index {} ({} bytes): {} records in {secs:.2} s ({:.0} records/s; tables and writing {:.2} s)",
-            self.written.path.display(),
-            self.written.bytes,
-            self.records(),
-            self.records() as f64 / secs.max(1e-9),
-            self.write_elapsed.as_secs_f64()
-        )?;
-        if let Some(r) = &self.rejects_report {
-            writeln!(f, "rejects: {}", r.display())?;
-        }
-        Ok(())
-    }
 }

@@ -23,6 +23,7 @@ mod checks;
 mod pipeline;
 mod rejects;
 
+use std::fmt;
 use std::io::{self, BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -316,4 +317,37 @@ fn default_snapshot_id(dir: &Path) -> String {
         id.pop();
     }
     id
+}
+
+impl fmt::Display for Summary {
+    /// What `tracescan build` prints: each file's line accounting, then the
+    /// index written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for file in &self.files {
+            let name = file.path.as_ref().map_or_else(
+                || format!("{} (absent)", file.kind.file_name()),
+                |p| p.display().to_string(),
+            );
+            let secs = file.elapsed.as_secs_f64();
+            writeln!(
+                f,
+                "{name}: read {} = indexed {} + rejected {} ({secs:.2} s)",
+                file.read, file.indexed, file.rejected
+            )?;
+        }
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "index {} ({} bytes): {} records in {secs:.2} s ({:.0} records/s; tables and writing {:.2} s)",
+            self.written.path.display(),
+            self.written.bytes,
+            self.records(),
+            self.records() as f64 / secs.max(1e-9),
+            self.write_elapsed.as_secs_f64()
+        )?;
+        if let Some(r) = &self.rejects_report {
+            writeln!(f, "rejects: {}", r.display())?;
+        }
+        Ok(())
+    }
 }
