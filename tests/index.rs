@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use rkyv::util::AlignedVec;
 use tracescan::code::Gtin;
 use tracescan::index::Index;
-use tracescan::index::format::{FormatError, HEADER_LEN, Header};
+use tracescan::index::format::{FormatError, HEADER_LEN, Header, Verified};
 
 fn aligned(bytes: &[u8]) -> AlignedVec {
     let mut v = AlignedVec::with_capacity(bytes.len());
@@ -151,6 +151,101 @@ fn a_forged_product_gtin_is_refused() {
             assert!(detail.contains("is not a valid GTIN"), "{detail}")
         }
         other => panic!("expected a payload error, got {other:?}"),
+    }
+}
+
+/// `good` with one field forged by `forge`, every checksum recomputed as a
+/// forger would, opened.
+fn forged(
+    good: &[u8],
+    forge: impl FnOnce(&mut [u8], &mut Header),
+) -> Result<Index<AlignedVec>, FormatError> {
+    let mut bytes = aligned(good);
+    let mut header = Header::decode(good).unwrap();
+    forge(&mut bytes, &mut header);
+    header.checksum = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER_LEN..]);
+    bytes[..HEADER_LEN].copy_from_slice(&header.encode());
+    Index::from_bytes(bytes)
+}
+
+/// Fields a forger can set behind recomputed checksums: each is refused at
+/// open with what is wrong, none passes to make a lookup panic or miss.
+#[test]
+fn forged_fields_behind_recomputed_checksums_are_refused() {
+    let good = Verified::new(aligned(&index_bytes(&data("sample")))).unwrap();
+    let p = good.payload();
+    // Where a field lies in the file: its address less the file's.
+    let at = |field: *const u8| field as usize - good.bytes().as_ptr() as usize;
+    let item_bytes_at = at(&p.items[0].bytes_at as *const _ as *const u8);
+    let product_status = at(&p.products[0].status);
+    let product_flags = at(&p.products[0].flags);
+    let item_void = at(&p.items[0].void);
+    let batch_expiry = at(&p.batches[0].expiry as *const _ as *const u8);
+    let json_at = HEADER_LEN
+        + good.header().payload_len as usize
+        + p.products[0].json.at.to_native() as usize;
+    let probes = good.header().max_probe;
+    assert!(
+        probes.iter().any(|&n| n > 0),
+        "the sample has no displaced key, so a lowered probe bound is not tested: {probes:?}"
+    );
+    type Forge = Box<dyn FnOnce(&mut [u8], &mut Header)>;
+    let mut cases: Vec<(&str, Forge, &str)> = vec![
+        (
+            "an item's offset that wraps around",
+            Box::new(move |b, _| {
+                b[item_bytes_at..item_bytes_at + 8].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+            }),
+            "item 0 points outside the index",
+        ),
+        (
+            "an unknown product status",
+            Box::new(move |b, _| b[product_status] = 7),
+            "product 0 has status byte 7",
+        ),
+        (
+            "unknown product flags",
+            Box::new(move |b, _| b[product_flags] |= 0x80),
+            "product 0 has status byte",
+        ),
+        (
+            "an item neither void nor active",
+            Box::new(move |b, _| b[item_void] = 9),
+            "item 0 has void byte 9",
+        ),
+        (
+            "an expiry date that is no date",
+            Box::new(move |b, _| {
+                b[batch_expiry..batch_expiry + 4].copy_from_slice(&20261399u32.to_le_bytes());
+            }),
+            "batch 0 has status byte 0 and expiry 20261399",
+        ),
+        (
+            "a damaged record JSON",
+            Box::new(move |b, _| b[json_at] = b'['),
+            "the JSON of product 0 is not a JSON object",
+        ),
+        (
+            "another hash seed",
+            Box::new(|_, h| h.hash_seed ^= 1),
+            "is not found by its key",
+        ),
+    ];
+    for (table, &bound) in probes.iter().enumerate().filter(|(_, n)| **n > 0) {
+        cases.push((
+            "a lowered probe bound",
+            Box::new(move |_, h| h.max_probe[table] = bound - 1),
+            "is not found by its key",
+        ));
+    }
+    for (what, forge, says) in cases {
+        match forged(good.bytes(), forge) {
+            Err(FormatError::Payload(detail)) => {
+                assert!(detail.contains(says), "{what}: {detail}")
+            }
+            Err(other) => panic!("{what}: unexpected {other}"),
+            Ok(_) => panic!("{what}: the forged index opened"),
+        }
     }
 }
 

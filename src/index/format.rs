@@ -376,11 +376,18 @@ impl<D: AsRef<[u8]>> Verified<D> {
         let archived = rkyv::access::<ArchivedPayload, rkyv::rancor::Error>(payload)
             .map_err(|e| FormatError::Payload(e.to_string()))?;
         check_references(archived, &header)?;
-        Ok(Verified { data, header })
+        let verified = Verified { data, header };
+        check_json(&verified)?;
+        Ok(verified)
     }
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The whole file, header included.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.as_ref()
     }
 
     /// The archived payload. Cheap: computes the root's position.
@@ -459,11 +466,34 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
             b.product.to_native()
         ));
     }
+    // Status bytes and flags hold only what the writer writes: an unknown
+    // value must not pass for "active".
+    if let Some((i, e)) = p
+        .products
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.status > MAX_STATUS || e.flags & !(HAS_BATCHES | HAS_ITEMS) != 0)
+    {
+        return bad(format!(
+            "product {i} has status byte {} and flags {:#04x}",
+            e.status, e.flags
+        ));
+    }
+    if let Some((i, b)) = p.batches.iter().enumerate().find(|(_, b)| {
+        let expiry = b.expiry.to_native();
+        b.status > MAX_STATUS || (expiry != 0 && !is_yyyymmdd(expiry))
+    }) {
+        return bad(format!(
+            "batch {i} has status byte {} and expiry {}",
+            b.status,
+            b.expiry.to_native()
+        ));
+    }
     let blob = h.blob_len;
     let outside = |s: &ArchivedSpan| {
         s.at.to_native()
-            .saturating_add(u64::from(s.len.to_native()))
-            > blob
+            .checked_add(u64::from(s.len.to_native()))
+            .is_none_or(|end| end > blob)
     };
     if p.products.iter().any(|e| outside(&e.json)) || p.batches.iter().any(|e| outside(&e.json)) {
         return bad("a record points outside the JSON blob".into());
@@ -471,16 +501,65 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
     let area = p.item_bytes.len() as u64;
     for (i, item) in p.items.iter().enumerate() {
         let batch = item.batch.to_native();
-        let end =
-            item.bytes_at.to_native() + u64::from(item.serial_len) + u64::from(item.stamp_len);
+        let end = item
+            .bytes_at
+            .to_native()
+            .checked_add(u64::from(item.serial_len) + u64::from(item.stamp_len));
         if item.product.to_native() as usize >= np
             || (batch != NO_BATCH && batch as usize >= nb)
-            || end > area
+            || end.is_none_or(|end| end > area)
         {
             return bad(format!("item {i} points outside the index"));
         }
+        if item.void > 1 || item.serial_len == 0 {
+            return bad(format!(
+                "item {i} has void byte {} and a serial of {} bytes",
+                item.void, item.serial_len
+            ));
+        }
         if std::str::from_utf8(p.item_bytes_of(item)).is_err() {
             return bad(format!("item {i} has bytes that are not text"));
+        }
+    }
+    Ok(())
+}
+
+/// The largest status byte the writer writes.
+const MAX_STATUS: u8 = crate::snapshot::record::Status::Withdrawn as u8;
+
+/// Whether `n` is a date of the calendar written as YYYYMMDD.
+fn is_yyyymmdd(n: u32) -> bool {
+    let (year, month, day) = (n / 10000, n / 100 % 100, n % 100);
+    (1..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && day >= 1
+        && day <= crate::date::days_in_month(year as i32, month)
+}
+
+/// Every record's pre-rendered JSON is a JSON object: it is served as stored,
+/// so a damaged one must be refused at open, not sent to a client.
+///
+/// Cost: one parse of the whole blob (hundreds of MB/s).
+fn check_json<D: AsRef<[u8]>>(v: &Verified<D>) -> Result<(), FormatError> {
+    let p = v.payload();
+    let spans = p
+        .products
+        .iter()
+        .map(|e| ("product", &e.json))
+        .chain(p.batches.iter().map(|e| ("batch", &e.json)));
+    for (i, (what, span)) in spans.enumerate() {
+        let json = v.json(span);
+        let object = json.first() == Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok();
+        if !object {
+            let n = if what == "product" {
+                i
+            } else {
+                i - p.products.len()
+            };
+            return Err(FormatError::Payload(format!(
+                "the JSON of {what} {n} is not a JSON object"
+            )));
         }
     }
     Ok(())

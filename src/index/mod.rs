@@ -79,9 +79,54 @@ impl Index<Mmap> {
 impl<D: AsRef<[u8]>> Index<D> {
     /// Verifies `data` as an index. Same cost as [`Index::open`] without I/O.
     pub fn from_bytes(data: D) -> Result<Index<D>, FormatError> {
-        Ok(Index {
+        let index = Index {
             data: Verified::new(data)?,
-        })
+        };
+        index.check_findable()?;
+        Ok(index)
+    }
+
+    /// Every entry is found by its own key, through the same probe a lookup
+    /// makes: a hash seed or probe bound altered in the header (behind a
+    /// recomputed checksum) would otherwise make lookups miss while the index
+    /// looks healthy.
+    ///
+    /// Cost: one hash and one probe per product, batch, item and stamp.
+    fn check_findable(&self) -> Result<(), FormatError> {
+        let p = self.payload();
+        let lost = |what: &str, i: usize| {
+            Err(FormatError::Payload(format!(
+                "{what} {i} is not found by its key: the hash seed or a probe bound is wrong"
+            )))
+        };
+        for (i, e) in p.products.iter().enumerate() {
+            let found = Gtin::from_u64(e.gtin.to_native()).and_then(|g| self.product(g));
+            if found.map(|f| f.id as usize) != Some(i) {
+                return lost("product", i);
+            }
+        }
+        for (i, b) in p.batches.iter().enumerate() {
+            let product = self.product_at(b.product.to_native());
+            let found = self.batch(&product, b.lot.as_str());
+            if !found.is_some_and(|f| std::ptr::eq(f.entry, b)) {
+                return lost("batch", i);
+            }
+        }
+        for i in 0..p.items.len() {
+            let item = self.item_at(i);
+            let product = self.product_at(item.entry.product.to_native());
+            let same =
+                |f: Option<ItemRef<'_>>| f.is_some_and(|f| std::ptr::eq(f.entry, item.entry));
+            if !same(self.item(&product, item.serial())) {
+                return lost("item", i);
+            }
+            if let Some(stamp) = item.stamp()
+                && !same(self.item_by_stamp(stamp))
+            {
+                return lost("the stamp of item", i);
+            }
+        }
+        Ok(())
     }
 
     pub fn header(&self) -> &Header {
