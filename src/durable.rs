@@ -19,11 +19,9 @@ pub fn replace<T>(path: &Path, write: impl FnOnce(&mut File) -> io::Result<T>) -
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("not a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    remove_orphans(dir, &prefix);
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
         let written = write(&mut file)?;
@@ -38,4 +36,31 @@ pub fn replace<T>(path: &Path, write: impl FnOnce(&mut File) -> io::Result<T>) -
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes temporary files of `prefix` in `dir` left by processes that no
+/// longer run (a build killed with SIGKILL leaves one as large as the index).
+/// Best effort: what cannot be listed or removed stays.
+fn remove_orphans(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        // Only where /proc tells which processes run; elsewhere nothing is
+        // known to be an orphan.
+        let alive = Path::new("/proc").join(pid).exists() || !Path::new("/proc/self").exists();
+        if pid.bytes().all(|b| b.is_ascii_digit()) && !alive {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(
+                    "removed {}, left by a process that ended",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!("leaving {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }

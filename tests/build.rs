@@ -104,8 +104,11 @@ fn more_rejects_than_allowed_fails_and_writes_no_index() {
             rejected,
             max,
             report,
+            at,
         } => {
             assert_eq!((rejected, max), (30, 29));
+            let (file, line, _) = report_lines(&report).pop().unwrap();
+            assert_eq!(at, format!("{file} line {line}"));
             assert_eq!(
                 report_lines(&report).len(),
                 30,
@@ -136,9 +139,11 @@ fn the_default_allows_no_rejects() {
         &Options::default(),
     )
     .unwrap_err();
+    // Reading stops at the first reject.
     assert!(
-        err.to_string()
-            .contains("30 lines rejected, more than --max-rejects 0"),
+        err.to_string().contains(
+            "more lines rejected than --max-rejects 0 allows: reading stopped at products.jsonl line"
+        ),
         "{err}"
     );
 }
@@ -310,4 +315,134 @@ fn records_round_trip_unchanged_but_the_gtin() {
             |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&stored), keys(&original));
     }
+}
+
+// ---- Hostile snapshots: every input bounded -------------------------------
+
+/// A snapshot directory holding one good product line, then `rest` written
+/// by `write` into products.jsonl (or `.gz`).
+fn hostile(gz: bool, write: impl FnOnce(&mut dyn Write)) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = fs::read_to_string(data("sample/products.jsonl")).unwrap();
+    let mut plain = Vec::new();
+    plain.extend_from_slice(first.lines().next().unwrap().as_bytes());
+    plain.push(b'\n');
+    write(&mut plain);
+    let (name, bytes) = if gz {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&plain).unwrap();
+        ("products.jsonl.gz", enc.finish().unwrap())
+    } else {
+        ("products.jsonl", plain)
+    };
+    fs::write(tmp.path().join(name), bytes).unwrap();
+    tmp
+}
+
+#[test]
+fn a_line_over_the_limit_is_rejected_unread_and_reported_briefly() {
+    let dir = hostile(false, |w| {
+        w.write_all(&vec![b'{'; 2 << 20]).unwrap();
+        w.write_all(b"\n").unwrap();
+    });
+    let out = dir.path().join("out.idx");
+    let summary = build::build(dir.path(), &out, &options(1)).unwrap();
+    assert_eq!((summary.files[0].read, summary.files[0].rejected), (2, 1));
+    let report = summary.rejects_report.unwrap();
+    assert_eq!(
+        report_lines(&report),
+        [("products.jsonl".to_string(), 2, "line_too_long".to_string())]
+    );
+    assert!(fs::metadata(&report).unwrap().len() < 1024);
+}
+
+#[test]
+fn blank_lines_past_max_rejects_stop_the_reading() {
+    let dir = hostile(false, |w| w.write_all(&vec![b'\n'; 1 << 20]).unwrap());
+    let out = dir.path().join("out.idx");
+    let err = build::build(dir.path(), &out, &options(10)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("reading stopped at products.jsonl line 12"),
+        "{err}"
+    );
+    let report = dir.path().join("out.idx.rejects.jsonl");
+    assert_eq!(report_lines(&report).len(), 11);
+}
+
+#[test]
+fn a_compressed_bomb_stops_at_the_count_its_manifest_announced() {
+    let dir = hostile(true, |w| {
+        for _ in 0..64 {
+            w.write_all(&vec![b'\n'; 1 << 20]).unwrap();
+        }
+    });
+    fs::write(
+        dir.path().join("manifest.json"),
+        r#"{"snapshot_id": "bomb", "counts": {"products": 1, "batches": 0, "items": 0}}"#,
+    )
+    .unwrap();
+    expect_truncated(
+        dir.path(),
+        "the manifest counts 1 products but the file has more lines; reading stopped at line 2",
+    );
+}
+
+#[test]
+fn an_endless_line_is_not_read_to_its_end() {
+    let dir = hostile(true, |w| {
+        for _ in 0..80 {
+            w.write_all(&vec![b'a'; 1 << 20]).unwrap();
+        }
+    });
+    expect_truncated(
+        dir.path(),
+        "line 2 runs past 67108864 bytes without a newline",
+    );
+}
+
+#[test]
+fn a_device_or_a_huge_manifest_is_no_snapshot() {
+    let dir = hostile(false, |_| {});
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("items.jsonl")).unwrap();
+    let err = build::build(dir.path(), &dir.path().join("out.idx"), &options(0)).unwrap_err();
+    assert!(
+        err.to_string().contains("items.jsonl: not a regular file"),
+        "{err}"
+    );
+    fs::remove_file(dir.path().join("items.jsonl")).unwrap();
+    let padding = " ".repeat(70 * 1024);
+    fs::write(
+        dir.path().join("manifest.json"),
+        format!(r#"{{"snapshot_id": "big"{padding}}}"#),
+    )
+    .unwrap();
+    let err = build::build(dir.path(), &dir.path().join("out.idx"), &options(0)).unwrap_err();
+    assert!(
+        err.to_string().contains("the manifest is over 65536 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_line() {
+    let tmp = copy_snapshot(&data("sample"));
+    for name in ["products.jsonl", "batches.jsonl", "manifest.json"] {
+        let path = tmp.path().join(name);
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend(fs::read(&path).unwrap());
+        fs::write(&path, bytes).unwrap();
+    }
+    let summary = build::build(tmp.path(), &tmp.path().join("out.idx"), &options(0)).unwrap();
+    assert!(summary.files.iter().all(|f| f.rejected == 0));
+}
+
+#[test]
+fn a_temporary_file_left_by_a_killed_build_is_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No process has this number: the kernel's pid_max is far below it.
+    let orphan = tmp.path().join(".out.idx.tmp-4000000000");
+    fs::write(&orphan, vec![0u8; 4096]).unwrap();
+    build::build(&data("sample"), &tmp.path().join("out.idx"), &options(0)).unwrap();
+    assert!(!orphan.exists());
 }

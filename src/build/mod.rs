@@ -54,12 +54,14 @@ pub enum BuildError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     #[error(
-        "{rejected} lines rejected, more than --max-rejects {max}; no index written (see {report})"
+        "more lines rejected than --max-rejects {max} allows: reading stopped at {at}, the reject number {rejected}; no index written (see {report})"
     )]
     TooManyRejects {
         rejected: u64,
         max: u64,
         report: PathBuf,
+        /// The file and line where reading stopped.
+        at: String,
     },
     #[error("rejects report {path}: {error}")]
     Report { path: PathBuf, error: io::Error },
@@ -110,7 +112,7 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
         name.push(".rejects.jsonl");
         PathBuf::from(name)
     });
-    let mut rejects = RejectLog::new(report_path.clone());
+    let mut rejects = RejectLog::new(report_path).with_limit(options.max_rejects);
     let spill = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -120,15 +122,7 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
         mut blob,
         files,
     } = collect(dir, &mut rejects, options.progress, Some(spill))?;
-    let rejected = rejects.count;
-    rejects.finish()?;
-    if rejected > options.max_rejects {
-        return Err(BuildError::TooManyRejects {
-            rejected,
-            max: options.max_rejects,
-            report: report_path,
-        });
-    }
+    let (rejected, report_path) = (rejects.count, rejects.finish()?);
     let writing = Instant::now();
     let written = write::write(
         payload,
@@ -211,7 +205,7 @@ pub fn collect(
             });
             continue;
         };
-        let count = read_file(&mut c, kind, &path, rejects, progress)?;
+        let count = read_file(&mut c, kind, &path, expected, rejects, progress)?;
         if let Some(n) = expected.filter(|&n| n != count.read) {
             return Err(SnapshotError::Truncated {
                 path,
@@ -253,6 +247,7 @@ fn read_file(
     c: &mut Collector,
     kind: Kind,
     path: &Path,
+    expected: Option<u64>,
     rejects: &mut RejectLog,
     progress: bool,
 ) -> Result<FileCount, BuildError> {
@@ -271,10 +266,26 @@ fn read_file(
     pipeline::read_lines(kind, path, |chunk| {
         for line in chunk {
             count.read += 1;
+            // A file longer than its manifest says is not read to its end:
+            // a decompression bomb stops at the count it announced.
+            if let Some(n) = expected.filter(|&n| count.read > n) {
+                return Err(SnapshotError::Truncated {
+                    path: path.to_owned(),
+                    detail: format!(
+                        "the manifest counts {n} {} but the file has more lines; reading stopped at line {}",
+                        kind.count_key(),
+                        line.number
+                    ),
+                }
+                .into());
+            }
             match c.apply(line.parsed, line.number) {
                 Ok(()) => count.indexed += 1,
                 Err(Refusal::Spill(e)) => return Err(BuildError::Spill(e)),
-                Err(Refusal::Line(r)) if !line.terminated && r.reason == Reason::InvalidJson => {
+                Err(Refusal::Line(r))
+                    if !line.terminated
+                        && matches!(r.reason, Reason::InvalidJson | Reason::LineTooLong) =>
+                {
                     return Err(SnapshotError::Truncated {
                         path: path.to_owned(),
                         detail: format!(

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use super::BuildError;
 use crate::code::Gtin;
-use crate::snapshot::record::{self, Rejection};
-use crate::snapshot::{Kind, LineReader, SnapshotError};
+use crate::snapshot::record::{self, Reason, Rejection};
+use crate::snapshot::{Kind, LineReader, MAX_LINE, SnapshotError};
 
 /// A line judged on its own by a parser thread.
 pub(super) struct ParsedLine {
@@ -39,8 +39,8 @@ struct RawChunk {
     seq: u64,
     bytes: Vec<u8>,
     /// Per line: where it ends in `bytes`, its line number, whether a newline
-    /// ended it.
-    lines: Vec<(usize, u64, bool)>,
+    /// ended it, and the length of a line too long to hold.
+    lines: Vec<(usize, u64, bool, Option<u64>)>,
 }
 
 /// A chunk of judged lines and its number, or why the file could not be read.
@@ -108,9 +108,12 @@ fn split_file(path: &Path, raw: &SyncSender<RawChunk>, errors: &SyncSender<Done>
         match reader.next_line() {
             Ok(Some(line)) => {
                 chunk.bytes.extend_from_slice(line.bytes);
-                chunk
-                    .lines
-                    .push((chunk.bytes.len(), line.number, line.terminated));
+                chunk.lines.push((
+                    chunk.bytes.len(),
+                    line.number,
+                    line.terminated,
+                    line.too_long,
+                ));
             }
             Ok(None) => break,
             Err(e) => {
@@ -145,19 +148,37 @@ fn parse_chunks(kind: Kind, raw: &Mutex<Receiver<RawChunk>>, done: &SyncSender<D
         let parsed = chunk
             .lines
             .iter()
-            .map(|&(end, number, terminated)| {
+            .map(|&(end, number, terminated, too_long)| {
                 let bytes = &chunk.bytes[start..end];
                 start = end;
+                let parsed = match too_long {
+                    Some(length) => too_long_line(kind, length),
+                    None => parse_line(kind, bytes),
+                };
                 ParsedLine {
                     number,
                     terminated,
-                    parsed: parse_line(kind, bytes),
+                    parsed,
                 }
             })
             .collect();
         if done.send(Ok((chunk.seq, parsed))).is_err() {
             return;
         }
+    }
+}
+
+/// The reject of a line over [`MAX_LINE`], which was not read.
+fn too_long_line(kind: Kind, length: u64) -> Parsed {
+    let rejection = Rejection {
+        reason: Reason::LineTooLong,
+        key: None,
+        detail: format!("the line is {length} bytes long, at most {MAX_LINE} are read"),
+    };
+    match kind {
+        Kind::Products => Parsed::Product(Err((rejection, None))),
+        Kind::Batches => Parsed::Batch(Err(rejection)),
+        Kind::Items => Parsed::Item(Err(rejection)),
     }
 }
 

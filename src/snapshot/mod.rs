@@ -12,6 +12,23 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+/// The longest line read, in bytes (1 MiB; a product with a long description
+/// and many links is a few KiB). A longer line is rejected as
+/// `line_too_long` and skipped to its end without being held in memory.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The longest line skipped over, in bytes (64 MiB): past it the file is no
+/// JSON Lines export at all, and reading it further would never end on an
+/// endless stream.
+pub const MAX_SKIP: u64 = 64 << 20;
+
+/// The largest manifest read, in bytes: it is a handful of fields.
+pub const MAX_MANIFEST: u64 = 64 * 1024;
+
+/// The byte order mark some exporters put at the start of a UTF-8 file: not
+/// part of the first line.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The files of a snapshot, in the order they must be read: batches refer to
 /// products, items to batches.
 pub const FILES: [Kind; 3] = [Kind::Products, Kind::Batches, Kind::Items];
@@ -80,13 +97,22 @@ impl Manifest {
             return Ok(Manifest::default());
         };
         let mut text = Vec::new();
+        // Read one byte past the limit to tell a manifest at the limit from
+        // one beyond it, without reading a hostile one whole.
         open_decoded(&path)?
+            .take(MAX_MANIFEST + 1)
             .read_to_end(&mut text)
             .map_err(|e| stream_error(&path, e))?;
         let bad = |detail: String| SnapshotError::Manifest {
             path: path.clone(),
             detail,
         };
+        if text.len() as u64 > MAX_MANIFEST {
+            return Err(bad(format!(
+                "the manifest is over {MAX_MANIFEST} bytes; it holds a few fields"
+            )));
+        }
+        let text = text.strip_prefix(BOM).unwrap_or(&text);
         let value: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         let obj = value
@@ -159,10 +185,19 @@ pub fn find(dir: &Path, name: &'static str) -> Result<Option<PathBuf>, SnapshotE
 }
 
 fn open_decoded(path: &Path) -> Result<Box<dyn Read + Send>, SnapshotError> {
-    let file = File::open(path).map_err(|error| SnapshotError::Io {
+    let io = |error| SnapshotError::Io {
         path: path.to_owned(),
         error,
-    })?;
+    };
+    let file = File::open(path).map_err(io)?;
+    // A device or a pipe (a link to /dev/zero, say) never ends: an export
+    // is a file.
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let name = path.to_string_lossy();
     Ok(if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
@@ -205,9 +240,12 @@ fn stream_error(path: &Path, e: io::Error) -> SnapshotError {
 /// One line of a snapshot file: its number (from 1) and bytes, newline removed.
 pub struct Line<'a> {
     pub number: u64,
+    /// Empty for a line over [`MAX_LINE`].
     pub bytes: &'a [u8],
     /// False only for a last line with no newline after it.
     pub terminated: bool,
+    /// For a line over [`MAX_LINE`], its length: it was skipped unread.
+    pub too_long: Option<u64>,
 }
 
 /// Streams the lines of one snapshot file through a reused buffer.
@@ -230,17 +268,33 @@ impl LineReader {
     }
 
     /// The next line, or `None` at the end of the file.
+    ///
+    /// Cost: at most [`MAX_LINE`] bytes held, whatever the line's length.
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>, SnapshotError> {
         self.buf.clear();
-        let n = self
-            .reader
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut self.buf)
             .map_err(|e| stream_error(&self.path, e))?;
         if n == 0 {
             return Ok(None);
         }
         self.number += 1;
-        let terminated = self.buf.last() == Some(&b'\n');
+        let mut terminated = self.buf.last() == Some(&b'\n');
+        if !terminated && self.buf.len() > MAX_LINE {
+            let (length, ended) = self.skip_line()?;
+            self.buf.clear();
+            return Ok(Some(Line {
+                number: self.number,
+                bytes: &[],
+                terminated: ended,
+                too_long: Some(length),
+            }));
+        }
+        if self.number == 1 && self.buf.starts_with(BOM) {
+            self.buf.drain(..BOM.len());
+            terminated = self.buf.last() == Some(&b'\n');
+        }
         let mut bytes = &self.buf[..];
         if terminated {
             bytes = &bytes[..bytes.len() - 1];
@@ -252,6 +306,43 @@ impl LineReader {
             number: self.number,
             bytes,
             terminated,
+            too_long: None,
         }))
+    }
+
+    /// Reads past the rest of a line too long to hold, keeping none of it;
+    /// returns its whole length (newline excluded) and whether a newline
+    /// ended it.
+    fn skip_line(&mut self) -> Result<(u64, bool), SnapshotError> {
+        let mut length = self.buf.len() as u64;
+        loop {
+            if length > MAX_SKIP {
+                return Err(SnapshotError::Truncated {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "line {} runs past {MAX_SKIP} bytes without a newline: not a JSON Lines file",
+                        self.number
+                    ),
+                });
+            }
+            let available = self
+                .reader
+                .fill_buf()
+                .map_err(|e| stream_error(&self.path, e))?;
+            if available.is_empty() {
+                return Ok((length, false));
+            }
+            match available.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.reader.consume(end + 1);
+                    return Ok((length + end as u64, true));
+                }
+                None => {
+                    let all = available.len();
+                    self.reader.consume(all);
+                    length += all as u64;
+                }
+            }
+        }
     }
 }

@@ -95,6 +95,8 @@ impl Item<'_> {
 /// Why a line is rejected: the `reason` of the rejects report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
+    /// Longer than [`crate::snapshot::MAX_LINE`]: skipped unread.
+    LineTooLong,
     InvalidJson,
     MissingField,
     InvalidField,
@@ -107,6 +109,7 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::LineTooLong => "line_too_long",
             Reason::InvalidJson => "invalid_json",
             Reason::MissingField => "missing_field",
             Reason::InvalidField => "invalid_field",
