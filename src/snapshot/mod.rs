@@ -114,7 +114,7 @@ impl Manifest {
         }
         let text = text.strip_prefix(BOM).unwrap_or(&text);
         let value: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+            serde_json::from_slice(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         let obj = value
             .as_object()
             .ok_or_else(|| bad("the manifest is not a JSON object".into()))?;
