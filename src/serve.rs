@@ -84,9 +84,20 @@ pub struct Config {
     #[arg(long, default_value = "+07:00", value_parser = crate::date::parse_utc_offset)]
     pub utc_offset: i64,
     /// A client that has not sent a whole request head within this many
-    /// milliseconds is disconnected.
+    /// milliseconds is disconnected (an idle keep-alive connection too); an
+    /// admin request body has as long to arrive.
     #[arg(long, default_value_t = 10_000)]
     pub header_timeout_ms: u64,
+    /// Connections served at once; near it, idle keep-alive connections are
+    /// closed first; past it, new connections get 503 with Retry-After
+    /// (health checks still answer). Lowered to fit the file-descriptor
+    /// limit.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// After SIGTERM, how long open requests may take to finish, in
+    /// milliseconds, before their connections are closed.
+    #[arg(long, default_value_t = 10_000)]
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -201,6 +212,7 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         admin_token: admin::Token::configured(config.admin_token_file.as_deref())
             .map_err(ServeError::Token)?,
         reloader: reloader.clone(),
+        body_timeout: Duration::from_millis(config.header_timeout_ms),
         trusted_proxies: config.trusted_proxies.clone(),
     });
     let bind = |addr: SocketAddr, threads| {
@@ -210,11 +222,14 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
     let addr = listeners[0].local_addr().map_err(ServeError::Serve)?;
     let (stop, stopped) = watch::channel(false);
     let header_timeout = Duration::from_millis(config.header_timeout_ms);
+    let max_connections = fit_descriptors(config.max_connections);
     let serve = |listeners, scope| {
         let (app, stopped) = (app.clone(), stopped.clone());
         let config = http::Config {
             header_read_timeout: header_timeout,
             scope,
+            max_connections,
+            drain_timeout: Duration::from_millis(config.drain_timeout_ms),
         };
         std::thread::Builder::new()
             .name("serve".into())
@@ -267,6 +282,32 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         wake,
         servers,
     })
+}
+
+/// File descriptors kept for what is not a connection: the index, the logs,
+/// the listeners, connections being shed past the cap.
+const RESERVED_DESCRIPTORS: u64 = 1024;
+
+/// Raises the soft file-descriptor limit to the hard one (the default soft
+/// limit, 1024, would stop a busy server long before its connection cap),
+/// and returns `wanted` lowered to what the limit leaves room for.
+fn fit_descriptors(wanted: usize) -> usize {
+    use rlimit::Resource;
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!("the file-descriptor limit could not be read or raised: {e}");
+            Resource::NOFILE.get_soft().unwrap_or(1024)
+        }
+    };
+    let room = limit.saturating_sub(RESERVED_DESCRIPTORS).max(16);
+    if (wanted as u64) > room {
+        tracing::warn!(
+            "--max-connections {wanted} lowered to {room}: the file-descriptor limit is {limit}"
+        );
+        return room as usize;
+    }
+    wanted
 }
 
 /// The shortest scan-flush interval taken: shorter ones would sync the log

@@ -221,3 +221,108 @@ fn a_forwarded_address_from_an_untrusted_peer_is_ignored() {
         assert_eq!(answer["item"]["scans"]["count"], 1, "{answer}");
     }
 }
+
+/// A client that pipelines requests and never reads its answers once kept
+/// the process alive after SIGTERM: the drain now has a deadline.
+#[test]
+fn a_client_that_never_reads_cannot_hold_the_stop() {
+    use std::io::Write;
+    let server = Server::sample(|config, _| config.drain_timeout_ms = 500);
+    let mut stuck = std::net::TcpStream::connect(server.addr).unwrap();
+    let request = b"GET /v1/scan?code=VN-0011-1010 HTTP/1.1\r\nHost: t\r\n\r\n".repeat(20_000);
+    // The server answers until the socket buffers fill, then waits to write.
+    let writer = std::thread::spawn(move || {
+        let _ = stuck.write_all(&request);
+        stuck
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    // A deadline of the test, not of our speed: without the drain deadline
+    // the stop never ends.
+    assert!(
+        stopped
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_ok(),
+        "the server did not stop while a client held a connection"
+    );
+    drop(writer);
+}
+
+/// An admin request that announces a body and withholds it is answered 408
+/// after the timeout, not held.
+#[test]
+fn a_withheld_admin_body_times_out() {
+    let server = Server::sample(|config, dir| {
+        with_token(config, dir);
+        config.header_timeout_ms = 1000;
+    });
+    let request = format!(
+        "POST /admin/overlay HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{\"gtin\":"
+    );
+    let r = server.raw(request.as_bytes());
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert_eq!(r.json()["error"], "body_timeout");
+}
+
+/// Past the connection cap a new client gets 503 with Retry-After at once;
+/// idle keep-alive connections are closed to make room, so the next client
+/// is served.
+#[test]
+fn past_the_connection_cap_idle_connections_give_way_and_new_ones_get_503() {
+    use std::io::BufReader;
+    let server = Server::sample(|config, _| config.max_connections = 2);
+    let connect = || {
+        let s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        BufReader::new(s)
+    };
+    let (mut a, mut b) = (connect(), connect());
+    for idle in [&mut a, &mut b] {
+        let r = common::exchange(idle, "GET", "/healthz", None, "").unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let mut c = connect();
+    let shed = common::exchange(&mut c, "GET", "/v1/scan?code=VN-0011-1010", None, "").unwrap();
+    assert_eq!(shed.status, 503, "{}", shed.text());
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    assert_eq!(shed.json()["error"], "overloaded");
+    // The idle ones were closed to make room ...
+    for idle in [&mut a, &mut b] {
+        assert!(common::exchange(idle, "GET", "/healthz", None, "").is_none());
+    }
+    // ... and the next client is served.
+    assert_eq!(server.scan("VN-0011-1010").status, 200);
+}
+
+/// Health and readiness still answer on a connection past the cap.
+#[test]
+fn health_checks_answer_past_the_cap() {
+    use tracescan::http::{App, Scope, routes};
+    let server = Server::sample(|_, _| {});
+    let app: std::sync::Arc<App> = server.app().clone();
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let ask = |path: &str| {
+        let req = hyper::Request::get(path)
+            .header("host", "t")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        common::ready(routes::route_shedding(&app, Scope::All, peer, req))
+    };
+    assert_eq!(ask("/healthz").status(), 200);
+    assert_eq!(ask("/readyz").status(), 200);
+    let shed = ask("/v1/scan?code=VN-0011-1010");
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+}
+
+#[test]
+fn the_file_descriptor_limit_is_raised_at_start() {
+    let _server = Server::sample(|_, _| {});
+    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    assert_eq!(soft, hard);
+}

@@ -105,17 +105,23 @@ pub enum IndexOp {
     Rollback,
 }
 
-/// Reads a body of at most [`MAX_BODY`] bytes.
-pub async fn read_body<B>(body: B) -> Result<Bytes, Error>
+/// Reads a body of at most [`MAX_BODY`] bytes, arrived within `timeout`: a
+/// client that announces a body and withholds it must not hold a connection.
+pub async fn read_body<B>(body: B, timeout: std::time::Duration) -> Result<Bytes, Error>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => Err(Error::new(
+    let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect());
+    match read.await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(Error::new(
             Kind::BadBody,
             format!("the request body could not be read (at most {MAX_BODY} bytes): {e}"),
+        )),
+        Err(_) => Err(Error::new(
+            Kind::BodyTimeout,
+            format!("the request body did not arrive within {timeout:?}"),
         )),
     }
 }

@@ -35,6 +35,10 @@ pub enum Kind {
     UriTooLong,
     HeadersTooLarge,
     NotReady,
+    /// Past the connection limit: try again shortly.
+    Overloaded,
+    /// An admin request body that did not arrive in time.
+    BodyTimeout,
     /// The admin API is off: no token configured.
     AdminDisabled,
     Unauthorized,
@@ -70,7 +74,8 @@ impl Kind {
             Kind::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Kind::UriTooLong => StatusCode::URI_TOO_LONG,
             Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Kind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::NotReady | Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::AdminDisabled => StatusCode::FORBIDDEN,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotDurable | Kind::NoIndexDir | Kind::Refused => StatusCode::CONFLICT,
@@ -89,6 +94,8 @@ impl Kind {
             Kind::UriTooLong => "uri_too_long",
             Kind::HeadersTooLarge => "headers_too_large",
             Kind::NotReady => "not_ready",
+            Kind::Overloaded => "overloaded",
+            Kind::BodyTimeout => "body_timeout",
             Kind::AdminDisabled => "admin_disabled",
             Kind::Unauthorized => "unauthorized",
             Kind::BadBody => "bad_body",
@@ -137,6 +144,9 @@ impl Error {
             }
             Kind::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Kind::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

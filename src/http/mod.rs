@@ -16,6 +16,7 @@ pub mod transport;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -35,6 +36,8 @@ pub struct App {
     pub admin_token: Option<admin::Token>,
     /// What reload and rollback act on, when an index directory is watched.
     pub reloader: Option<Arc<Mutex<Reloader>>>,
+    /// How long a request body (the admin API's) may take to arrive.
+    pub body_timeout: Duration,
     /// Proxies whose `X-Forwarded-For` names the client; from any other
     /// peer the header is ignored (anyone can write it).
     pub trusted_proxies: Vec<IpAddr>,
@@ -47,6 +50,7 @@ impl App {
             service,
             admin_token: None,
             reloader: None,
+            body_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
         }
     }

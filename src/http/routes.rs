@@ -55,6 +55,34 @@ where
     resp
 }
 
+/// Answers a request on a connection past the connection cap: health and
+/// readiness as usual (a load balancer must still see the truth), anything
+/// else `503` with `Retry-After`, at once.
+pub async fn route_shedding<B>(
+    app: &Arc<App>,
+    scope: Scope,
+    peer: IpAddr,
+    req: Request<B>,
+) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
+        return route(app, scope, peer, req).await;
+    }
+    let mut resp = Error::new(
+        Kind::Overloaded,
+        "the server is at its connection limit: retry in a second",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
 async fn answer<B>(
     app: &Arc<App>,
     scope: Scope,
@@ -119,10 +147,20 @@ where
         }
         (&Method::GET, "/admin/overlay") => Ok(admin::list(&service.overlay.load())),
         (&Method::POST, "/admin/overlay") => {
-            admin::change(app, admin::read_body(body).await?, ChangeOp::Set).await
+            admin::change(
+                app,
+                admin::read_body(body, app.body_timeout).await?,
+                ChangeOp::Set,
+            )
+            .await
         }
         (&Method::POST, "/admin/overlay/undo") => {
-            admin::change(app, admin::read_body(body).await?, ChangeOp::Undo).await
+            admin::change(
+                app,
+                admin::read_body(body, app.body_timeout).await?,
+                ChangeOp::Undo,
+            )
+            .await
         }
         (&Method::POST, "/admin/reload") => admin::index(app, IndexOp::Reload).await,
         (&Method::POST, "/admin/rollback") => admin::index(app, IndexOp::Rollback).await,

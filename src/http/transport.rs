@@ -11,11 +11,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, Weak};
+use std::time::Instant;
+
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 
 use super::{App, Scope, routes};
 
@@ -35,6 +39,14 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// The routes these listeners serve.
     pub scope: Scope,
+    /// Connections served at once by all workers of these listeners. Near
+    /// it, idle keep-alive connections are closed first; past it, a new
+    /// connection gets `503` with `Retry-After` (`/healthz` and `/readyz`
+    /// still answer) and is closed.
+    pub max_connections: usize,
+    /// After the stop, how long open connections may take to finish before
+    /// they are closed.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Config {
@@ -42,6 +54,8 @@ impl Default for Config {
         Config {
             header_read_timeout: Duration::from_secs(10),
             scope: Scope::All,
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -88,17 +102,24 @@ pub fn run(
     config: Config,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let connections = Arc::new(Connections {
+        open: AtomicUsize::new(0),
+        shed: AtomicUsize::new(0),
+        max: config.max_connections,
+        registry: Mutex::default(),
+    });
     let workers: Vec<_> = listeners
         .into_iter()
         .enumerate()
         .map(|(i, listener)| {
             let (app, config, shutdown) = (app.clone(), config.clone(), shutdown.clone());
+            let connections = connections.clone();
             std::thread::Builder::new().name(format!("http-{i}")).spawn(
                 move || -> io::Result<()> {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
-                    rt.block_on(worker(listener, app, config, shutdown))
+                    rt.block_on(worker(listener, app, config, connections, shutdown))
                 },
             )
         })
@@ -140,57 +161,211 @@ fn claim(addr: SocketAddr) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::other("the probe socket has no IP address"))
 }
 
+/// The connections of one set of listeners, shared by its workers.
+struct Connections {
+    /// Admitted connections open now.
+    open: AtomicUsize,
+    /// Connections being answered 503 and closed, past the cap.
+    shed: AtomicUsize,
+    max: usize,
+    /// Admitted connections, to find idle ones when the cap is near.
+    registry: Mutex<Vec<Weak<Conn>>>,
+}
+
+/// One admitted connection's state, as its requests see it.
+struct Conn {
+    /// A request is being answered.
+    busy: AtomicBool,
+    /// When the last request was answered (or the connection opened), in
+    /// milliseconds since the worker started.
+    last: AtomicU64,
+    /// Wakes the connection's task to close it once idle.
+    reclaim: Notify,
+}
+
+/// Shed connections served at once past the cap, besides the admitted
+/// ones: each answers one request with 503 and closes, so a few hundred
+/// cover any burst; past them a connection is closed unanswered.
+const MAX_SHED: usize = 512;
+/// How many idle connections one accept near the cap closes.
+const RECLAIM_BATCH: usize = 8;
+
+impl Connections {
+    /// Closes up to [`RECLAIM_BATCH`] of the connections idle longest, when
+    /// more than nine in ten of the admitted places are taken: an idle
+    /// keep-alive connection gives way to a client that has a request.
+    fn reclaim_idle(&self) {
+        if self.open.load(Ordering::Relaxed) * 10 < self.max * 9 {
+            return;
+        }
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry.retain(|w| w.strong_count() > 0);
+        let mut idle: Vec<Arc<Conn>> = registry
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| !c.busy.load(Ordering::Relaxed))
+            .collect();
+        idle.sort_by_key(|c| c.last.load(Ordering::Relaxed));
+        for conn in idle.iter().take(RECLAIM_BATCH) {
+            conn.reclaim.notify_one();
+        }
+    }
+}
+
 async fn worker(
     listener: TcpListener,
     app: Arc<App>,
     config: Config,
+    connections: Arc<Connections>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let graceful = GracefulShutdown::new();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
     let mut builder = http1::Builder::new();
-    // hyper's header timeout does nothing without a timer.
+    // hyper's header timeout does nothing without a timer. It also closes
+    // a keep-alive connection that sends no next request in time.
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BUFFER)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
+    // Past the cap: one answer, then the connection closes, and a client
+    // that sends nothing is dropped soon.
+    let mut shedding = builder.clone();
+    shedding
+        .keep_alive(false)
+        .header_read_timeout(SHED_HEAD_TIMEOUT.min(config.header_read_timeout));
     let mut backoff = Duration::from_millis(1);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => { backoff = Duration::from_millis(1); accepted }
-                    Err(e) => {
-                        // Out of file descriptors or a reset before accept:
-                        // wait a little instead of spinning.
-                        tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
-                        continue;
-                    }
-                };
-                // Inherited from the listener on Linux; set again for
-                // platforms where accepted sockets do not inherit it.
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let scope = config.scope;
-                let service = service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(routes::route(&app, scope, peer.ip(), req).await) }
-                });
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                });
-            }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => { backoff = Duration::from_millis(1); accepted }
+                Err(e) => {
+                    // Out of file descriptors or a reset before accept:
+                    // wait a little instead of spinning.
+                    tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
             _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        // Finished connections leave the set here, so it holds open ones.
+        while tasks.try_join_next().is_some() {}
+        // Inherited from the listener on Linux; set again for platforms
+        // where accepted sockets do not inherit it.
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(stream);
+        let (app, scope, stop) = (app.clone(), config.scope, shutdown.clone());
+        connections.reclaim_idle();
+        if connections.open.fetch_add(1, Ordering::Relaxed) < connections.max {
+            let conn = Arc::new(Conn {
+                busy: AtomicBool::new(false),
+                last: AtomicU64::new(started.elapsed().as_millis() as u64),
+                reclaim: Notify::new(),
+            });
+            connections
+                .registry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::downgrade(&conn));
+            let state = conn.clone();
+            let service = service_fn(move |req| {
+                let (app, state) = (app.clone(), state.clone());
+                async move {
+                    state.busy.store(true, Ordering::Relaxed);
+                    let resp = routes::route(&app, scope, peer.ip(), req).await;
+                    state
+                        .last
+                        .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    state.busy.store(false, Ordering::Relaxed);
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let served = builder.serve_connection(io, service);
+            let connections = connections.clone();
+            tasks.spawn(async move {
+                drive(served, stop, Some(&conn.reclaim)).await;
+                connections.open.fetch_sub(1, Ordering::Relaxed);
+            });
+        } else {
+            connections.open.fetch_sub(1, Ordering::Relaxed);
+            if connections.shed.fetch_add(1, Ordering::Relaxed) >= MAX_SHED {
+                // Not even a 503: closing is all there is room for.
+                connections.shed.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                async move {
+                    Ok::<_, Infallible>(routes::route_shedding(&app, scope, peer.ip(), req).await)
+                }
+            });
+            let served = shedding.serve_connection(io, service);
+            let connections = connections.clone();
+            tasks.spawn(async move {
+                drive(served, stop, None).await;
+                connections.shed.fetch_sub(1, Ordering::Relaxed);
+            });
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Open requests may finish, within the drain deadline: a client that
+    // never reads its answers must not hold the process up.
+    let drained = tokio::time::timeout(config.drain_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "{} connection(s) still open {:?} after the stop: closed",
+            tasks.len(),
+            config.drain_timeout
+        );
+        tasks.abort_all();
+    }
     Ok(())
+}
+
+/// A client past the cap that has sent no whole request head by then is
+/// dropped.
+const SHED_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Serves one connection until it ends; on `stop`, or on `reclaim` while no
+/// request is in flight, it finishes the request under way and closes.
+async fn drive<S>(
+    served: http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+    mut stop: watch::Receiver<bool>,
+    reclaim: Option<&Notify>,
+) where
+    S: hyper::service::HttpService<
+            hyper::body::Incoming,
+            ResBody = http_body_util::Full<bytes::Bytes>,
+        >,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut served = std::pin::pin!(served);
+    let reclaimed = async {
+        match reclaim {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        ended = served.as_mut() => {
+            if let Err(e) = ended {
+                tracing::debug!("connection ended: {e}");
+            }
+            return;
+        }
+        _ = stop.wait_for(|stop| *stop) => {}
+        _ = reclaimed => {}
+    }
+    served.as_mut().graceful_shutdown();
+    if let Err(e) = served.await {
+        tracing::debug!("connection ended: {e}");
+    }
 }

@@ -361,3 +361,14 @@ pub fn exchange(
     conn.get_mut().write_all(request.as_bytes()).ok()?;
     read_reply(conn, method != "HEAD")
 }
+
+/// The value of a future that is ready on its first poll, as a route that
+/// reads no body is.
+pub fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => panic!("the route waited"),
+    }
+}
