@@ -49,7 +49,7 @@ enum Command {
         max_rejects: u64,
     },
     /// Serve scan lookups over HTTP (the bundled sample by default).
-    Serve(serve::Config),
+    Serve(Box<serve::Config>),
     /// Look codes up and print the JSON the HTTP API would return.
     Lookup {
         #[arg(long, conflicts_with = "snapshot")]
@@ -107,7 +107,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(config) => {
-            let running = serve::start(config)?;
+            let running = serve::start(*config)?;
             running.stop_on_signals()?;
             running.wait()?;
             Ok(ExitCode::SUCCESS)
