@@ -23,7 +23,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::{Error, Kind};
-use super::{App, json};
+use super::{App, Body, json};
 use crate::code::Gtin;
 use crate::date::{rfc3339_utc, unix_now};
 use crate::live::overlay::{Change, Changes, NewStatus, Target};
@@ -107,11 +107,7 @@ pub enum IndexOp {
 
 /// Reads a body of at most [`MAX_BODY`] bytes, arrived within `timeout`: a
 /// client that announces a body and withholds it must not hold a connection.
-pub async fn read_body<B>(body: B, timeout: std::time::Duration) -> Result<Bytes, Error>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+pub async fn read_body<B: Body>(body: B, timeout: std::time::Duration) -> Result<Bytes, Error> {
     let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect());
     match read.await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

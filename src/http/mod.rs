@@ -28,6 +28,18 @@ use crate::swap::Reloader;
 
 pub use transport::{Config, bind, run};
 
+/// A request body the routes can read: hyper's own, or any other with
+/// bytes for data (an empty one, in benches and tests).
+pub trait Body:
+    hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+{
+}
+
+impl<B> Body for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+{
+}
+
 /// What every route shares.
 pub struct App {
     /// Lookups, the live state and the generation in service.

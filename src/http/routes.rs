@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::admin::{self, ChangeOp, IndexOp};
 use super::error::{Error, Kind, lookup_status};
-use super::{App, Scope, json, metrics};
+use super::{App, Body, Scope, json, metrics};
 use crate::service::{Answer, Request as Scan};
 
 /// The longest request line we serve; longer ones get 414.
@@ -25,16 +25,12 @@ pub const MAX_HEADER_SECTION: usize = 16 * 1024;
 ///
 /// Cost: for a lookup or a health check, no wait at all: the future is ready
 /// on its first poll. Admin requests read a body and may wait on the disk.
-pub async fn route<B>(
+pub async fn route<B: Body>(
     app: &Arc<App>,
     scope: Scope,
     peer: IpAddr,
     req: Request<B>,
-) -> Response<Full<Bytes>>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let is_admin = parts.uri.path().starts_with("/admin/");
     let answered = answer(app, scope, peer, &parts, body, is_admin).await;
@@ -58,16 +54,12 @@ where
 /// Answers a request on a connection past the connection cap: health and
 /// readiness as usual (a load balancer must still see the truth), anything
 /// else `503` with `Retry-After`, at once.
-pub async fn route_shedding<B>(
+pub async fn route_shedding<B: Body>(
     app: &Arc<App>,
     scope: Scope,
     peer: IpAddr,
     req: Request<B>,
-) -> Response<Full<Bytes>>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Response<Full<Bytes>> {
     if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return route(app, scope, peer, req).await;
     }
@@ -83,18 +75,14 @@ where
     resp
 }
 
-async fn answer<B>(
+async fn answer<B: Body>(
     app: &Arc<App>,
     scope: Scope,
     peer: IpAddr,
     parts: &Parts,
     body: B,
     is_admin: bool,
-) -> Result<Response<Full<Bytes>>, Error>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<Response<Full<Bytes>>, Error> {
     check_head(parts)?;
     let path = parts.uri.path();
     // `/metrics` is served on every listener; the admin API only where its

@@ -72,12 +72,7 @@ pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<Vec<TcpListener>> {
     let mut addr = claim(addr)?;
     // Zero threads would serve nothing: one is the least that makes sense.
     for _ in 0..threads.max(1) {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            None,
-        )?;
-        socket.set_reuse_address(true)?;
+        let socket = stream_socket(addr)?;
         #[cfg(unix)]
         socket.set_reuse_port(true)?;
         // Answers are written whole; Nagle's algorithm would only hold the
@@ -131,18 +126,24 @@ pub fn run(
     Ok(())
 }
 
+/// A TCP socket for `addr`'s family, with `SO_REUSEADDR`: connections of an
+/// earlier run in TIME_WAIT do not hold the port.
+fn stream_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    Ok(socket)
+}
+
 /// Checks that nobody listens on `addr` by binding it without
 /// `SO_REUSEPORT`, which fails while any socket listens there; returns the
 /// address with its port picked. The probe is closed before the listeners
 /// bind: another process starting in that instant is the one race left.
 fn claim(addr: SocketAddr) -> io::Result<SocketAddr> {
-    let probe = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    // Connections of an earlier run in TIME_WAIT do not hold the port.
-    probe.set_reuse_address(true)?;
+    let probe = stream_socket(addr)?;
     match probe.bind(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
