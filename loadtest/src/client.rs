@@ -74,6 +74,9 @@ pub struct Outcome {
     pub errors: Vec<(String, u64)>,
     /// Requests sent and never answered (the run ended or a connection broke).
     pub unanswered: u64,
+    /// Answers `503 overloaded` from a server past its connection cap; the
+    /// server closes such a connection, which then sends no more. Not timed.
+    pub shed: u64,
 }
 
 struct Conn {
@@ -87,6 +90,9 @@ struct Conn {
     due: Instant,
     position: usize,
     broken: bool,
+    /// The server shed this connection (503, then close): its closing is
+    /// no error.
+    shed: bool,
 }
 
 pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
@@ -118,6 +124,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
             due: start + interval.mul_f64(i as f64 / plan.connections as f64),
             position: i * work.sequence.len() / plan.connections.max(1),
             broken: false,
+            shed: false,
         });
     }
     let requests: Vec<Vec<u8>> = work
@@ -141,6 +148,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
         wrong: Vec::new(),
         errors: Vec::new(),
         unanswered: 0,
+        shed: 0,
     };
     let end = start + plan.warmup + plan.duration;
     let timed_from = start + plan.warmup;
@@ -227,6 +235,12 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                     break;
                 };
                 let body = &c.input[consumed + body.0..consumed + body.1];
+                if status == 503 && memmem::find(body, b"\"overloaded\"").is_some() {
+                    out.shed += 1;
+                    c.shed = true;
+                    consumed += len;
+                    continue;
+                }
                 judge(&mut out, plan.check, work, &needles, case, status, body);
                 out.answers += 1;
                 out.body_bytes += body.len() as u64;
@@ -287,6 +301,9 @@ fn fail(out: &mut Outcome, c: &mut Conn, e: &io::Error) {
     c.broken = true;
     out.unanswered += c.outstanding.len() as u64;
     c.outstanding.clear();
+    if c.shed {
+        return;
+    }
     let kind = e.to_string();
     match out.errors.iter_mut().find(|(k, _)| *k == kind) {
         Some((_, n)) => *n += 1,

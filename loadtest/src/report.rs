@@ -32,6 +32,8 @@ pub struct Summary {
     pub wrong_by_kind: Vec<serde_json::Value>,
     pub errors: Vec<serde_json::Value>,
     pub unanswered: u64,
+    /// Answers `503 overloaded` (connections shed past the server's cap).
+    pub shed: u64,
     /// Mean body size of the answers, bytes.
     pub mean_body_bytes: u64,
     /// CPU time the server spent per answer, when its pid was given.
@@ -82,6 +84,7 @@ pub fn summarize(
             .map(|(k, n)| serde_json::json!({"error": k, "connections": n}))
             .collect(),
         unanswered: out.unanswered,
+        shed: out.shed,
         mean_body_bytes: out.body_bytes.checked_div(out.answers).unwrap_or(0),
         server_cpu_us_per_request: server_cpu_ns
             .filter(|_| out.answers > 0)
@@ -112,8 +115,8 @@ impl Summary {
         }
         s += &format!("  answers of {} bytes on average\n", self.mean_body_bytes);
         s += &format!(
-            "  wrong answers: {}, unanswered: {}\n",
-            self.wrong, self.unanswered
+            "  wrong answers: {}, unanswered: {}, shed (503 overloaded): {}\n",
+            self.wrong, self.unanswered, self.shed
         );
         for w in &self.wrong_by_kind {
             s += &format!(

@@ -104,6 +104,12 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             load(&scans.last_flush_ms) / 1000,
         ),
         (
+            "tracescan_scan_log_failing_since_timestamp_seconds",
+            "gauge",
+            "Since when writing the scan log fails, Unix seconds; 0 while it works (counts are kept in memory meanwhile).",
+            load(&scans.failing_since_ms) / 1000,
+        ),
+        (
             "tracescan_scan_compactions_total",
             "counter",
             "Scan-log compactions.",

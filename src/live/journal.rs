@@ -69,10 +69,20 @@ impl Journal {
     }
 
     /// Appends `records`, complete lines each ending in a newline. They are
-    /// durable only after [`Journal::sync`].
+    /// durable only after [`Journal::sync`]. An append that fails (a full
+    /// disk) is cut off again, so that the next one does not follow half a
+    /// line and leave a bad line inside the log.
     pub fn append(&mut self, records: &[u8]) -> io::Result<()> {
         debug_assert!(records.is_empty() || records.ends_with(b"\n"));
-        self.file.write_all(records).map_err(|e| self.context(e))?;
+        if let Err(e) = self.file.write_all(records) {
+            if let Err(cut) = self.file.set_len(self.len) {
+                tracing::error!(
+                    "{}: cutting off a failed append: {cut}",
+                    self.path.display()
+                );
+            }
+            return Err(self.context(e));
+        }
         self.len += records.len() as u64;
         self.lines += records.iter().filter(|&&b| b == b'\n').count() as u64;
         Ok(())

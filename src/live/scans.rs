@@ -72,7 +72,15 @@ pub struct ScanStats {
     /// When the last flush finished (or the counts were opened), Unix
     /// milliseconds: the log holds every count as of then.
     pub last_flush_ms: AtomicU64,
+    /// Since when flushes fail, Unix milliseconds; 0 while they succeed.
+    pub failing_since_ms: AtomicU64,
+    /// Failed flushes in a row, and when the next may be tried.
+    failures: std::sync::atomic::AtomicU32,
+    retry_at_ms: AtomicU64,
 }
+
+/// The longest wait between two tries of a failing flush.
+const MAX_BACKOFF_MS: u64 = 60_000;
 
 /// The counts of every item scanned, and the log that keeps them.
 pub struct Scans {
@@ -242,16 +250,19 @@ impl Scans {
         // The buffer is kept from flush to flush: a fresh megabyte each second
         // costs page faults (and zeroing) on the core that answers scans.
         text.clear();
-        let mut written = 0;
+        // What each item's log total was before this flush, to restore if
+        // the write fails.
+        let mut before = Vec::with_capacity(keys.len());
         for key in &keys {
             // A compaction since the push may have logged it already.
             if let Some(mut c) = self.counts.get_mut(key).filter(|c| c.count != c.logged) {
                 write_line(text, &c);
+                before.push((*key, c.logged));
                 // From here a scan of this item pushes its key again.
                 c.logged = c.count;
-                written += 1;
             }
         }
+        let written = before.len();
         let result = (|| {
             if !text.is_empty() {
                 journal.append(text)?;
@@ -262,18 +273,52 @@ impl Scans {
             }
             Ok(written)
         })();
+        let now = unix_ms();
         match &result {
-            Ok(0) => 0,
-            Ok(_) => self.stats.flushes.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.stats.flush_errors.fetch_add(1, Ordering::Relaxed),
-        };
-        if result.is_ok() {
-            self.stats.last_flush_ms.store(unix_ms(), Ordering::Relaxed);
+            Ok(n) => {
+                if *n > 0 {
+                    self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                }
+                self.stats.last_flush_ms.store(now, Ordering::Relaxed);
+                self.stats.failing_since_ms.store(0, Ordering::Relaxed);
+                self.stats.failures.store(0, Ordering::Relaxed);
+            }
+            Err(_) => {
+                // Nothing is dropped: the items are ahead of the log again
+                // and back on the dirty list (a key a scan pushed meanwhile
+                // is there twice, which a flush skips), and the next try
+                // waits out a backoff.
+                for (key, logged) in &before {
+                    if let Some(mut c) = self.counts.get_mut(key) {
+                        c.logged = *logged;
+                    }
+                }
+                self.dirty
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(before.iter().map(|(key, _)| *key));
+                self.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
+                let failures = self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                let _ = self.stats.failing_since_ms.compare_exchange(
+                    0,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                let wait = (1000u64 << failures.min(6)).min(MAX_BACKOFF_MS);
+                self.stats.retry_at_ms.store(now + wait, Ordering::Relaxed);
+            }
         }
         self.stats
             .log_bytes
             .store(journal.bytes(), Ordering::Relaxed);
         result
+    }
+
+    /// Whether the flushers should try now: not while a failed flush's
+    /// backoff lasts (a full disk is not retried every interval).
+    pub fn flush_due(&self) -> bool {
+        unix_ms() >= self.stats.retry_at_ms.load(Ordering::Relaxed)
     }
 
     /// Rewrites the log with one line per counted item.
@@ -351,7 +396,9 @@ pub fn spawn_flushers(scans: &Arc<Scans>, interval: Duration) -> io::Result<()> 
             idle_class();
             loop {
                 std::thread::sleep(interval);
-                flush(&idle);
+                if idle.flush_due() {
+                    flush(&idle);
+                }
             }
         })?;
     let late = scans.clone();
@@ -360,7 +407,7 @@ pub fn spawn_flushers(scans: &Arc<Scans>, interval: Duration) -> io::Result<()> 
         .spawn(move || {
             loop {
                 std::thread::sleep(interval);
-                if late.since_flush() > 2 * interval {
+                if late.since_flush() > 2 * interval && late.flush_due() {
                     flush(&late);
                 }
             }
