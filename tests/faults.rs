@@ -113,3 +113,23 @@ fn a_full_disk_keeps_scan_counts_until_there_is_room_again() {
     assert_eq!(reopened.get(gtin, "S-before").unwrap().count, 52);
     assert_eq!(reopened.items(), 201);
 }
+
+#[test]
+fn a_full_disk_while_writing_the_index_says_so_and_leaves_no_file() {
+    let Some(disk) = Tmpfs::mount("64k") else {
+        return;
+    };
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let scratch = tempfile::tempdir().unwrap();
+    let mut rejects = tracescan::build::RejectLog::new(scratch.path().join("r.jsonl"));
+    let (payload, blob) = tracescan::build::in_memory(&sample, &mut rejects).unwrap();
+    let out = disk.path().join("sample.tsidx");
+    let err = tracescan::index::write::write(payload, &mut &blob[..], 0, &out).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("sample.tsidx") && message.contains("No space left on device"),
+        "{message}"
+    );
+    let left: Vec<_> = std::fs::read_dir(disk.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

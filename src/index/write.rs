@@ -147,16 +147,27 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// A writer that counts and checksums what passes through it.
+/// A writer that counts and checksums what passes through it, and keeps
+/// the first error it met: rkyv's serializer reports a failed write without
+/// its cause, and "no space left on device" is what an operator must read.
 struct Summing<W> {
     inner: W,
     sum: Xxh3,
     len: u64,
+    failed: Option<io::Error>,
 }
 
 impl<W: Write> Write for Summing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = match self.inner.write(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                if self.failed.is_none() {
+                    self.failed = Some(io::Error::new(e.kind(), e.to_string()));
+                }
+                return Err(e);
+            }
+        };
         self.sum.update(&buf[..n]);
         self.len += n as u64;
         Ok(n)
@@ -187,9 +198,14 @@ pub fn write(
             inner: BufWriter::with_capacity(1 << 20, &mut *file),
             sum: Xxh3::new(),
             len: 0,
+            failed: None,
         };
-        rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&payload, IoWriter::new(&mut w))
-            .map_err(io::Error::other)?;
+        let archived =
+            rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&payload, IoWriter::new(&mut w))
+                .map(drop);
+        if let Err(e) = archived {
+            return Err(w.failed.take().unwrap_or_else(|| io::Error::other(e)));
+        }
         let payload_len = w.len;
         let blob_len = io::copy(blob, &mut w)?;
         let h = header(
