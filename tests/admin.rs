@@ -23,6 +23,14 @@ fn send(
     (response.status, response.text())
 }
 
+/// Dates `file` a second after `earlier`: the newest file is served, and
+/// two files written in the same clock tick would not tell which.
+fn published_after(file: &std::path::Path, earlier: &std::path::Path) {
+    let then = std::fs::metadata(earlier).unwrap().modified().unwrap();
+    let f = std::fs::File::options().write(true).open(file).unwrap();
+    f.set_modified(then + Duration::from_secs(1)).unwrap();
+}
+
 /// Asks `method path` of `addr` and checks the status, and that the answer
 /// says `says`.
 #[track_caller]
@@ -111,8 +119,8 @@ fn reload_and_rollback_need_the_token() {
         "no earlier index",
     );
 
-    std::thread::sleep(Duration::from_millis(20));
     std::fs::write(dir.join("b.tsidx"), b"not an index").unwrap();
+    published_after(&dir.join("b.tsidx"), &dir.join("a.tsidx"));
     check(
         addr,
         ("POST", "/admin/reload"),
@@ -121,8 +129,8 @@ fn reload_and_rollback_need_the_token() {
         "b.tsidx was refused",
     );
 
-    std::thread::sleep(Duration::from_millis(20));
     publish(&dir, "c.tsidx");
+    published_after(&dir.join("c.tsidx"), &dir.join("b.tsidx"));
     check(
         addr,
         ("POST", "/admin/reload"),
