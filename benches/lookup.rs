@@ -313,15 +313,20 @@ fn lookups(c: &mut Criterion) {
     // called directly with a parsed request (the index mapped from a file,
     // scans counted, no overlay).
     // Repeated scans are recognised as `serve` does by default (one client
-    // here, so after the first round every scan is a repeat).
-    let service = Service::new(
-        Settings::default(),
-        Overlay::in_memory(),
-        Scans::in_memory().with_repeat_window(3600),
-    );
-    service.install(Index::open(&d.file).unwrap(), &d.file);
+    // here, so after the first round every scan is a repeat); beside it, a
+    // service that counts every scan, as the router did before repeats were
+    // recognised.
+    let app_with = |repeat_window: u64| {
+        let service = Service::new(
+            Settings::default(),
+            Overlay::in_memory(),
+            Scans::in_memory().with_repeat_window(repeat_window),
+        );
+        service.install(Index::open(&d.file).unwrap(), &d.file);
+        std::sync::Arc::new(App::new(std::sync::Arc::new(service)))
+    };
+    let (app, every_scan) = (app_with(3600), app_with(0));
     let peer = std::net::IpAddr::from([127, 0, 0, 1]);
-    let app = std::sync::Arc::new(App::new(std::sync::Arc::new(service)));
     let targets: Vec<String> = codes
         .iter()
         .map(|c| format!("/v1/scan?code={}", utf8_percent_encode(c, NON_ALPHANUMERIC)))
@@ -339,6 +344,12 @@ fn lookups(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;
             black_box(ready(routes::route(&app, Scope::All, peer, request(i))).status())
+        })
+    });
+    g.bench_function("handle_request_counting_every_scan", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            black_box(ready(routes::route(&every_scan, Scope::All, peer, request(i))).status())
         })
     });
     g.bench_function("scan_item_code_counted_overlay", |b| {
