@@ -173,7 +173,7 @@ fn inspect(path: &Path, sample: usize) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let index = Index::open(path).map_err(|e| anyhow::anyhow!("verify failed: {e}"))?;
     println!(
-        "verify:         ok (checksum, archive and references) in {:.2} s",
+        "verify:         ok (checksum, archive, references, record JSON, keys) in {:.2} s",
         started.elapsed().as_secs_f64()
     );
     if sample > 0 && header.items > 0 {

@@ -539,30 +539,56 @@ fn is_yyyymmdd(n: u32) -> bool {
 /// Every record's pre-rendered JSON is a JSON object: it is served as stored,
 /// so a damaged one must be refused at open, not sent to a client.
 ///
-/// Cost: one parse of the whole blob (hundreds of MB/s).
+/// Cost: one parse of the whole blob (hundreds of MB/s), on every core.
 fn check_json<D: AsRef<[u8]>>(v: &Verified<D>) -> Result<(), FormatError> {
     let p = v.payload();
-    let spans = p
-        .products
-        .iter()
-        .map(|e| ("product", &e.json))
-        .chain(p.batches.iter().map(|e| ("batch", &e.json)));
-    for (i, (what, span)) in spans.enumerate() {
-        let json = v.json(span);
-        let object = json.first() == Some(&b'{')
-            && serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok();
-        if !object {
-            let n = if what == "product" {
-                i
-            } else {
-                i - p.products.len()
-            };
-            return Err(FormatError::Payload(format!(
-                "the JSON of {what} {n} is not a JSON object"
-            )));
-        }
+    let blob = &v.bytes()[HEADER_LEN + v.header.payload_len as usize..];
+    let is_object = |span: &ArchivedSpan| {
+        let at = span.at.to_native() as usize;
+        let json = blob
+            .get(at..at + span.len.to_native() as usize)
+            .unwrap_or(&[]);
+        json.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok()
+    };
+    let bad = |what: &str, n: usize| {
+        Err(FormatError::Payload(format!(
+            "the JSON of {what} {n} is not a JSON object"
+        )))
+    };
+    if let Some(n) = first_failing(p.products.len(), |i| is_object(&p.products[i].json)) {
+        return bad("product", n);
+    }
+    if let Some(n) = first_failing(p.batches.len(), |i| is_object(&p.batches[i].json)) {
+        return bad("batch", n);
     }
     Ok(())
+}
+
+/// The first of `0..n` for which `check` fails, checked on every core (a
+/// whole-index check at open would otherwise keep a new index out of
+/// service for one core's time).
+pub(crate) fn first_failing(n: usize, check: impl Fn(usize) -> bool + Sync) -> Option<usize> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(8);
+    // Small tables are not worth a thread.
+    if threads == 1 || n < 4096 {
+        return (0..n).find(|&i| !check(i));
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let check = &check;
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = t * chunk..((t + 1) * chunk).min(n);
+                scope.spawn(move || range.into_iter().find(|&i| !check(i)))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .filter_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .min()
+    })
 }
 
 impl ArchivedPayload {
