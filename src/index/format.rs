@@ -473,8 +473,11 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
     let area = p.item_bytes.len() as u64;
     for (i, item) in p.items.iter().enumerate() {
         let batch = item.batch.to_native();
-        let end =
-            item.bytes_at.to_native() + u64::from(item.serial_len) + u64::from(item.stamp_len);
+        // Saturating: a forged offset near u64::MAX must not wrap back inside.
+        let end = item
+            .bytes_at
+            .to_native()
+            .saturating_add(u64::from(item.serial_len) + u64::from(item.stamp_len));
         if item.product.to_native() as usize >= np
             || (batch != NO_BATCH && batch as usize >= nb)
             || end > area
