@@ -249,6 +249,30 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
     }
 }
 
+/// Found by the `index_open` fuzz target: an item whose serial offset is near
+/// `u64::MAX`, checksums recomputed. Its end overflowed in the reference check
+/// (a panic with overflow checks, a wrapped end that passed without them, and
+/// then a panic at the first lookup of the item's serial): it must be refused.
+#[test]
+fn an_item_offset_near_the_end_of_u64_is_refused() {
+    let good = fs::read(data("fixtures/sample-v1.tsidx")).unwrap();
+    let header = Header::decode(&good).unwrap();
+    // The `bytes_at` of an item of this committed file.
+    let at = 5400;
+    assert_eq!(good[at..at + 8], 636u64.to_le_bytes());
+    let mut bytes = aligned(&good);
+    bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut forged = header.clone();
+    forged.checksum = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER_LEN..]);
+    bytes[..HEADER_LEN].copy_from_slice(&forged.encode());
+    match Index::from_bytes(bytes).err() {
+        Some(FormatError::Payload(detail)) => {
+            assert!(detail.contains("points outside the index"), "{detail}")
+        }
+        other => panic!("expected a payload error, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_committed_version_1_index_still_opens_and_answers() {
     let index = Index::open(&data("fixtures/sample-v1.tsidx")).unwrap();

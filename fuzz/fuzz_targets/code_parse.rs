@@ -1,0 +1,14 @@
+//! The scan-code parser on any text: it must answer, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tracescan::code;
+
+fuzz_target!(|data: &[u8]| {
+    // The parser takes `&str`; HTTP hands it decoded UTF-8 only.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = code::parse(text);
+    let _ = code::reads_as_stamp(text);
+});
