@@ -2,7 +2,9 @@
 # Overload: 4,000 keep-alive connections in a closed loop against one worker,
 # once with the connection cap above them (everything queues) and once with a
 # cap of 1,000 (the rest are shed with 503 at once); during each run, health
-# checks on new connections, one every 20 ms. Loopback only, bounded in time.
+# checks on new connections, one every 20 ms, alternately on the public
+# address and on the admin address (--admin-listen, a thread of its own).
+# Loopback only, bounded in time.
 #
 #   loadtest/overload.sh [SECONDS] [CAP]
 #
@@ -29,7 +31,8 @@ percentiles() { # file of seconds, one a line -> "p50 X ms, p99 Y ms, max Z ms (
 for max in $((connections * 2)) "$cap"; do
   label="cap-$max"
   taskset -c 0 ./target/release/tracescan serve --snapshot data/sample --threads 1 \
-    --listen 127.0.0.1:$port --max-connections "$max" >"$out/$label.server.log" 2>&1 &
+    --listen 127.0.0.1:$port --admin-listen 127.0.0.1:$((port + 1)) \
+    --max-connections "$max" >"$out/$label.server.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 1 300); do
@@ -42,16 +45,22 @@ for max in $((connections * 2)) "$cap"; do
   load=$!
   sleep 2
   : >"$out/$label.healthz"
+  : >"$out/$label.healthz-admin"
   end=$((SECONDS + seconds - 3))
   while [ $SECONDS -lt $end ]; do
-    taskset -c 1 curl -s -o /dev/null -m 5 -w '%{time_total}\n' http://127.0.0.1:$port/healthz >>"$out/$label.healthz" || echo 5 >>"$out/$label.healthz"
-    sleep 0.02
+    for p in $port:healthz $((port + 1)):healthz-admin; do
+      taskset -c 1 curl -s -o /dev/null -m 5 -w '%{time_total}\n' "http://127.0.0.1:${p%%:*}/healthz" \
+        >>"$out/$label.${p#*:}" || echo 5 >>"$out/$label.${p#*:}"
+      sleep 0.02
+    done
   done
   wait $load || true
   kill $server; wait $server 2>/dev/null || true
   trap - EXIT
   cat "$out/$label.txt"
-  echo "  healthz on new connections during the run: $(percentiles "$out/$label.healthz")"
-  echo "  healthz on new connections during the run: $(percentiles "$out/$label.healthz")" >>"$out/$label.txt"
+  {
+    echo "  healthz on new connections, public address: $(percentiles "$out/$label.healthz")"
+    echo "  healthz on new connections, admin address:  $(percentiles "$out/$label.healthz-admin")"
+  } | tee -a "$out/$label.txt"
 done
 echo "results in $out"

@@ -168,11 +168,15 @@ fn the_admin_api_can_have_an_address_of_its_own() {
     );
     check(
         admin,
-        ("GET", "/healthz"),
+        ("GET", "/v1/scan?code=VN-0011-1010"),
         None,
         404,
         "no such resource here",
     );
+    // Health checks answer on both: a probe of the admin address is served by
+    // a thread of its own.
+    check(admin, ("GET", "/healthz"), None, 200, "ok");
+    check(admin, ("GET", "/readyz"), None, 200, "ready");
     check(public, ("GET", "/healthz"), None, 200, "ok");
 }
 

@@ -222,10 +222,9 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
             if !event.is_readable() {
                 continue;
             }
-            if let Err(e) = fill(c) {
-                fail(&mut out, c, &e);
-                continue;
-            }
+            // What came before a close is answered first: a server that
+            // sheds a connection writes its 503 and closes at once.
+            let filled = fill(c);
             let now = Instant::now();
             let mut consumed = 0;
             while let Some((len, status, body)) = parse_response(&c.input[consumed..]) {
@@ -253,6 +252,9 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                 consumed += len;
             }
             c.input.drain(..consumed);
+            if let Err(e) = filled {
+                fail(&mut out, c, &e);
+            }
         }
     }
     out.timed_span = last_answer.saturating_duration_since(timed_from);

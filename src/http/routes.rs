@@ -85,9 +85,11 @@ async fn answer<B: Body>(
 ) -> Result<Response<Full<Bytes>>, Error> {
     check_head(parts)?;
     let path = parts.uri.path();
-    // `/metrics` is served on every listener; the admin API only where its
-    // scope allows, and the rest only where the public routes are.
-    let served_here = path == "/metrics"
+    // `/metrics` and the health checks are served on every listener (the
+    // admin address has a thread of its own, so a probe there is answered
+    // at once however loaded the public one is); the admin API only where
+    // its scope allows, and the rest only where the public routes are.
+    let served_here = matches!(path, "/metrics" | "/healthz" | "/readyz")
         || if is_admin {
             scope.admin()
         } else {
