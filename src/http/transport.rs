@@ -192,6 +192,17 @@ const MAX_SHED: usize = 512;
 const RECLAIM_BATCH: usize = 8;
 
 impl Connections {
+    /// Adds `conn` to the registry, dropping the entries of closed
+    /// connections once they outnumber the open ones: the registry stays
+    /// proportional to the connections open, not to all ever served.
+    fn register(&self, conn: &Arc<Conn>) {
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if registry.len() > 2 * self.open.load(Ordering::Relaxed) + 64 {
+            registry.retain(|w| w.strong_count() > 0);
+        }
+        registry.push(Arc::downgrade(conn));
+    }
+
     /// Closes up to [`RECLAIM_BATCH`] of the connections idle longest, when
     /// more than nine in ten of the admitted places are taken: an idle
     /// keep-alive connection gives way to a client that has a request.
@@ -268,11 +279,7 @@ async fn worker(
                 last: AtomicU64::new(started.elapsed().as_millis() as u64),
                 reclaim: Notify::new(),
             });
-            connections
-                .registry
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Arc::downgrade(&conn));
+            connections.register(&conn);
             let state = conn.clone();
             let service = service_fn(move |req| {
                 let (app, state) = (app.clone(), state.clone());
