@@ -177,7 +177,7 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         .state_dir
         .clone()
         .or_else(|| config.index_dir.as_ref().map(|d| d.join("state")));
-    let service = Arc::new(match &state_dir {
+    let (overlay, scans) = match &state_dir {
         Some(dir) => {
             let (overlay_log, scan_log) = (dir.join("overlay.log"), dir.join("scans.log"));
             let overlay = Overlay::open(&overlay_log).map_err(|source| ServeError::State {
@@ -192,17 +192,17 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
                     source,
                 }
             })?;
-            let scans = scans.with_repeat_window(config.scan_repeat_window_s);
-            Service::new(settings, overlay, scans)
+            (overlay, scans)
         }
         None => {
             tracing::warn!(
                 "no --state-dir: scan counts are kept in memory only, and status changes are refused"
             );
-            let scans = Scans::in_memory().with_repeat_window(config.scan_repeat_window_s);
-            Service::new(settings, Overlay::in_memory(), scans)
+            (Overlay::in_memory(), Scans::in_memory())
         }
-    });
+    };
+    let scans = scans.with_repeat_window(config.scan_repeat_window_s);
+    let service = Arc::new(Service::new(settings, overlay, scans));
     let reloader = config
         .index_dir
         .as_ref()

@@ -147,11 +147,6 @@ impl Service {
         }
     }
 
-    /// A service that keeps its live state in memory only.
-    pub fn in_memory(settings: Settings) -> Service {
-        Service::new(settings, Overlay::in_memory(), Scans::in_memory())
-    }
-
     /// Serves `index` from now on, as a new generation; returns its number.
     /// Requests under way finish on the generation they started with. Status
     /// changes the new index carries itself are retired.
