@@ -83,6 +83,13 @@ fn main() -> ExitCode {
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
+        // A closed pipe (`| head`) ends the output; it is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("tracescan: {e:#}");
             ExitCode::from(2)
@@ -146,40 +153,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// random items and of unknown GTINs, the first after the open.
 fn inspect(path: &Path, sample: usize) -> Result<ExitCode> {
     let header = Header::read(path)?;
-    println!("file:           {}", path.display());
-    println!("format version: {}", header.version);
-    println!("snapshot:       {}", header.snapshot_id);
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "file:           {}", path.display())?;
+    writeln!(out, "format version: {}", header.version)?;
+    writeln!(out, "snapshot:       {}", header.snapshot_id)?;
+    writeln!(
+        out,
         "built at:       {}",
         tracescan::date::rfc3339_utc(header.built_at)
-    );
-    println!("products:       {}", header.products);
-    println!("batches:        {}", header.batches);
-    println!("items:          {}", header.items);
-    println!(
+    )?;
+    writeln!(out, "products:       {}", header.products)?;
+    writeln!(out, "batches:        {}", header.batches)?;
+    writeln!(out, "items:          {}", header.items)?;
+    writeln!(
+        out,
         "payload:        {} bytes (entries and tables)",
         header.payload_len
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "blob:           {} bytes (pre-rendered JSON)",
         header.blob_len
-    );
-    println!("checksum:       xxh3 {:016x}", header.checksum);
+    )?;
+    writeln!(out, "checksum:       xxh3 {:016x}", header.checksum)?;
     let p = header.max_probe;
-    println!(
+    writeln!(
+        out,
         "longest probe:  products {}, batches {}, items {}, stamps {}",
         p[0], p[1], p[2], p[3]
-    );
+    )?;
     let started = std::time::Instant::now();
     let index = Index::open(path).map_err(|e| anyhow::anyhow!("verify failed: {e}"))?;
-    println!(
+    writeln!(
+        out,
         "verify:         ok (checksum, archive, references, record JSON, keys) in {:.2} s",
         started.elapsed().as_secs_f64()
-    );
+    )?;
     if sample > 0 && header.items > 0 {
         let (hits, misses) = sample_lookups(&index, sample);
-        println!("first {sample} item lookups after open (GTIN + serial): {hits}");
-        println!("first {sample} unknown-GTIN lookups:                    {misses}");
+        writeln!(
+            out,
+            "first {sample} item lookups after open (GTIN + serial): {hits}"
+        )?;
+        writeln!(
+            out,
+            "first {sample} unknown-GTIN lookups:                    {misses}"
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
