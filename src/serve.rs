@@ -207,12 +207,14 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         .index_dir
         .as_ref()
         .map(|dir| Arc::new(Mutex::new(Reloader::new(service.clone(), dir, config.keep))));
+    // A slow client gets as long for an admin body as for a request head.
+    let header_timeout = Duration::from_millis(config.header_timeout_ms);
     let app = Arc::new(App {
         service: service.clone(),
         admin_token: admin::Token::configured(config.admin_token_file.as_deref())
             .map_err(ServeError::Token)?,
         reloader: reloader.clone(),
-        body_timeout: Duration::from_millis(config.header_timeout_ms),
+        body_timeout: header_timeout,
         trusted_proxies: config.trusted_proxies.clone(),
     });
     let bind = |addr: SocketAddr, threads| {
@@ -221,7 +223,6 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
     let listeners = bind(config.listen, threads)?;
     let addr = listeners[0].local_addr().map_err(ServeError::Serve)?;
     let (stop, stopped) = watch::channel(false);
-    let header_timeout = Duration::from_millis(config.header_timeout_ms);
     let max_connections = fit_descriptors(config.max_connections);
     let serve = |listeners, scope| {
         let (app, stopped) = (app.clone(), stopped.clone());

@@ -34,12 +34,7 @@ pub async fn route<B: Body>(
     let (parts, body) = req.into_parts();
     let is_admin = parts.uri.path().starts_with("/admin/");
     let answered = answer(app, scope, peer, &parts, body, is_admin).await;
-    let mut resp = answered.unwrap_or_else(Error::into_response);
-    // No answer of ours is ever to be read as another type than it says.
-    resp.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    let resp = nosniff(answered.unwrap_or_else(Error::into_response));
     if is_admin {
         let (method, path) = (&parts.method, parts.uri.path());
         if resp.status().is_success() {
@@ -63,11 +58,18 @@ pub async fn route_shedding<B: Body>(
     if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return route(app, scope, peer, req).await;
     }
-    let mut resp = Error::new(
-        Kind::Overloaded,
-        "the server is at its connection limit: retry in a second",
+    nosniff(
+        Error::new(
+            Kind::Overloaded,
+            "the server is at its connection limit: retry in a second",
+        )
+        .into_response(),
     )
-    .into_response();
+}
+
+/// `resp`, marked so that no answer of ours is ever read as another type
+/// than it says.
+fn nosniff(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     resp.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -136,21 +138,14 @@ async fn answer<B: Body>(
             lookup(app, parts, peer, shown, &format!("https://local{shown}"))
         }
         (&Method::GET, "/admin/overlay") => Ok(admin::list(&service.overlay.load())),
-        (&Method::POST, "/admin/overlay") => {
-            admin::change(
-                app,
-                admin::read_body(body, app.body_timeout).await?,
-                ChangeOp::Set,
-            )
-            .await
-        }
-        (&Method::POST, "/admin/overlay/undo") => {
-            admin::change(
-                app,
-                admin::read_body(body, app.body_timeout).await?,
-                ChangeOp::Undo,
-            )
-            .await
+        (&Method::POST, "/admin/overlay" | "/admin/overlay/undo") => {
+            let op = if path.ends_with("/undo") {
+                ChangeOp::Undo
+            } else {
+                ChangeOp::Set
+            };
+            let body = admin::read_body(body, app.body_timeout).await?;
+            admin::change(app, body, op).await
         }
         (&Method::POST, "/admin/reload") => admin::index(app, IndexOp::Reload).await,
         (&Method::POST, "/admin/rollback") => admin::index(app, IndexOp::Rollback).await,
