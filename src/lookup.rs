@@ -29,11 +29,103 @@ impl Level {
     }
 }
 
-/// A warning of SPEC section 4.
+/// A warning of SPEC section 4, with what a renderer needs to word it: the
+/// lookup decides, each renderer says it in its own words and language.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Warning {
-    pub code: &'static str,
-    pub message: String,
+pub enum Warning {
+    /// The product (`lot: None`) or a lot has been recalled.
+    Recalled {
+        lot: Option<String>,
+        notice: Option<String>,
+    },
+    /// The product (`lot: None`) or a lot has been withdrawn from sale.
+    Withdrawn {
+        lot: Option<String>,
+        notice: Option<String>,
+    },
+    /// The item's stamp has been voided.
+    VoidItem,
+    /// Past its expiry date: the one registered for `lot`, or (`lot: None`)
+    /// the one printed on the code.
+    Expired { date: Date, lot: Option<String> },
+    /// The scanned serial is not registered for a product that has items.
+    SerialNotRegistered { serial: String },
+    /// The scanned lot is not registered for a product that has batches.
+    LotNotRegistered { lot: String },
+    /// The scanned lot differs from the item's registered lot.
+    LotMismatch { scanned: String, registered: String },
+    /// The item has been scanned more than the service's threshold.
+    ScannedManyTimes { count: u64, since: i64 },
+}
+
+impl Warning {
+    /// The warning's code in a JSON answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Warning::Recalled { .. } => "recalled",
+            Warning::Withdrawn { .. } => "withdrawn",
+            Warning::VoidItem => "void_item",
+            Warning::Expired { .. } => "expired",
+            Warning::SerialNotRegistered { .. } => "serial_not_registered",
+            Warning::LotNotRegistered { .. } => "lot_not_registered",
+            Warning::LotMismatch { .. } => "lot_mismatch",
+            Warning::ScannedManyTimes { .. } => "scanned_many_times",
+        }
+    }
+
+    /// Whether the warning says the item in hand may not be genuine (a
+    /// counterfeit signal) or must not be consumed (a recall): what a page
+    /// shows most prominently.
+    pub fn is_grave(&self) -> bool {
+        !matches!(self, Warning::Withdrawn { .. } | Warning::Expired { .. })
+    }
+
+    /// The English message of a JSON answer.
+    pub fn message(&self) -> String {
+        let subject = |lot: &Option<String>| match lot {
+            Some(lot) => format!("Lot {lot}"),
+            None => "This product".to_owned(),
+        };
+        let notice = |n: &Option<String>| n.as_ref().map(|n| format!(" {n}")).unwrap_or_default();
+        match self {
+            Warning::Recalled { lot, notice: n } => {
+                format!("{} has been recalled.{}", subject(lot), notice(n))
+            }
+            Warning::Withdrawn { lot, notice: n } => {
+                format!(
+                    "{} has been withdrawn from sale.{}",
+                    subject(lot),
+                    notice(n)
+                )
+            }
+            Warning::VoidItem => {
+                "This item's stamp has been voided: do not accept it as genuine.".to_owned()
+            }
+            Warning::Expired {
+                date,
+                lot: Some(lot),
+            } => format!("Expired on {date} (expiry date registered for lot {lot})."),
+            Warning::Expired { date, lot: None } => {
+                format!("Expired on {date} (expiry date printed on the code).")
+            }
+            Warning::SerialNotRegistered { serial } => format!(
+                "Serial {serial} is not registered for this product: the code may be counterfeit."
+            ),
+            Warning::LotNotRegistered { lot } => format!(
+                "Lot {lot} is not registered for this product: the code may be counterfeit."
+            ),
+            Warning::LotMismatch {
+                scanned,
+                registered,
+            } => format!(
+                "The scanned lot {scanned} differs from lot {registered} registered for this item: the label may have been tampered with."
+            ),
+            Warning::ScannedManyTimes { count, since } => format!(
+                "This stamp has been scanned {count} times since {}: a genuine item is rarely scanned this often, the code may have been copied.",
+                rfc3339_utc(*since)
+            ),
+        }
+    }
 }
 
 /// A lookup that found at least the product.
@@ -151,9 +243,8 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
     let item = code.serial().and_then(|serial| {
         let item = index.item(&product, serial);
         if item.is_none() && product.has_items() {
-            warnings.push(Warning {
-                code: "serial_not_registered",
-                message: format!("Serial {serial} is not registered for this product: the code may be counterfeit."),
+            warnings.push(Warning::SerialNotRegistered {
+                serial: serial.to_owned(),
             });
         }
         item
@@ -161,12 +252,9 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
     let item_batch = item.as_ref().and_then(|i| index.parents(i).1);
     let batch = match (item_batch, code.lot()) {
         (Some(registered), Some(lot)) if registered.lot() != lot => {
-            warnings.push(Warning {
-                code: "lot_mismatch",
-                message: format!(
-                    "The scanned lot {lot} differs from lot {} registered for this item: the label may have been tampered with.",
-                    registered.lot()
-                ),
+            warnings.push(Warning::LotMismatch {
+                scanned: lot.to_owned(),
+                registered: registered.lot().to_owned(),
             });
             Some(registered)
         }
@@ -174,11 +262,8 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
         (None, Some(lot)) => {
             let batch = index.batch(&product, lot);
             if batch.is_none() && product.has_batches() {
-                warnings.push(Warning {
-                    code: "lot_not_registered",
-                    message: format!(
-                        "Lot {lot} is not registered for this product: the code may be counterfeit."
-                    ),
+                warnings.push(Warning::LotNotRegistered {
+                    lot: lot.to_owned(),
                 });
             }
             batch
@@ -225,13 +310,9 @@ pub fn count(found: &mut Found<'_>, live: &Context<'_>) {
     let seen = scans.count(found.product.gtin(), item.serial(), live.now, live.client);
     found.seen = Some(seen);
     if seen.count > live.warn_above {
-        found.warnings.push(Warning {
-            code: "scanned_many_times",
-            message: format!(
-                "This stamp has been scanned {} times since {}: a genuine item is rarely scanned this often, the code may have been copied.",
-                seen.count,
-                rfc3339_utc(seen.first_at)
-            ),
+        found.warnings.push(Warning::ScannedManyTimes {
+            count: seen.count,
+            since: seen.first_at,
         });
     }
 }
@@ -240,66 +321,48 @@ pub fn count(found: &mut Found<'_>, live: &Context<'_>) {
 /// force say. Each warning code appears once; the product's status comes first.
 fn status_warnings(found: &mut Found<'_>, scanned_expiry: Option<Date>, today: Date) {
     let (product_status, product_notice) = found.product_status();
-    let batch_status = found.batch_status();
+    let batch = found.batch.zip(found.batch_status());
     let void = found.item_void();
-    let mut add = |code: &'static str, message: String| {
-        if !found.warnings.iter().any(|w| w.code == code) {
-            found.warnings.push(Warning { code, message });
+    let mut add = |warning: Warning| {
+        if !found.warnings.iter().any(|w| w.code() == warning.code()) {
+            found.warnings.push(warning);
         }
     };
-    if let Some((code, message)) = status_warning(product_status, "This product", product_notice) {
-        add(code, message);
+    if let Some(w) = status_warning(product_status, None, product_notice) {
+        add(w);
     }
-    if let (Some(batch), Some((status, notice))) = (found.batch, batch_status) {
-        if let Some((code, message)) =
-            status_warning(status, &format!("Lot {}", batch.lot()), notice)
-        {
-            add(code, message);
+    if let Some((b, (status, notice))) = batch {
+        if let Some(w) = status_warning(status, Some(b.lot()), notice) {
+            add(w);
         }
     }
     if void {
-        add(
-            "void_item",
-            "This item's stamp has been voided: do not accept it as genuine.".into(),
-        );
+        add(Warning::VoidItem);
     }
-    let registered = found.batch.and_then(|b| b.expiry());
-    let expired = [
-        (registered, "registered for lot"),
-        (scanned_expiry, "printed on the code"),
-    ]
-    .into_iter()
-    .filter_map(|(d, how)| d.filter(|d| *d < today).map(|d| (d, how)))
-    .min();
-    if let Some((date, how)) = expired {
-        let lot = if how == "registered for lot" {
-            found
-                .batch
-                .map(|b| format!(" {}", b.lot()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        add(
-            "expired",
-            format!("Expired on {date} (expiry date {how}{lot})."),
-        );
+    // The earlier of the registered and the printed expiry dates, when past;
+    // on a tie the registered one, which names its lot.
+    let registered = batch.and_then(|(b, _)| Some((b.expiry()?, Some(b.lot()))));
+    let printed = scanned_expiry.map(|d| (d, None));
+    let expired = [registered, printed]
+        .into_iter()
+        .flatten()
+        .filter(|(d, _)| *d < today)
+        .min_by_key(|(d, _)| *d);
+    if let Some((date, lot)) = expired {
+        add(Warning::Expired {
+            date,
+            lot: lot.map(str::to_owned),
+        });
     }
 }
 
-/// The warning a recalled or withdrawn product or batch gives, with its notice.
-fn status_warning(
-    status: Status,
-    subject: &str,
-    notice: Option<&str>,
-) -> Option<(&'static str, String)> {
-    let notice = notice.map(|n| format!(" {n}")).unwrap_or_default();
+/// The warning a recalled or withdrawn product (`lot: None`) or lot gives,
+/// with its notice.
+fn status_warning(status: Status, lot: Option<&str>, notice: Option<&str>) -> Option<Warning> {
+    let (lot, notice) = (lot.map(str::to_owned), notice.map(str::to_owned));
     match status {
-        Status::Recalled => Some(("recalled", format!("{subject} has been recalled.{notice}"))),
-        Status::Withdrawn => Some((
-            "withdrawn",
-            format!("{subject} has been withdrawn from sale.{notice}"),
-        )),
+        Status::Recalled => Some(Warning::Recalled { lot, notice }),
+        Status::Withdrawn => Some(Warning::Withdrawn { lot, notice }),
         Status::Active => None,
     }
 }

@@ -104,9 +104,9 @@ pub fn found(
             out.push(b',');
         }
         out.extend_from_slice(b"{\"code\":\"");
-        out.extend_from_slice(w.code.as_bytes());
+        out.extend_from_slice(w.code().as_bytes());
         out.extend_from_slice(b"\",\"message\":");
-        json_str(out, &w.message);
+        json_str(out, &w.message());
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"snapshot\":");
