@@ -365,7 +365,7 @@ fn lookups(c: &mut Criterion) {
                 today,
             };
             black_box(
-                service::answer(&d.index, &codes[i], &codes[i], &live)
+                service::answer(&d.index, &service::Request::json(&codes[i]), &live)
                     .body
                     .len(),
             )

@@ -129,6 +129,34 @@ pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
     valid.then(|| date.to_days() * 86_400 + i64::from(h * 3600 + m * 60 + sec))
 }
 
+/// Reads an RFC 3339 time at any offset (a fraction of a second is dropped)
+/// as a Unix time; `None` unless [`check_rfc3339`] accepts it.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    check_rfc3339(s).ok()?;
+    let date = parse_iso_date(&s[..10]).ok()?;
+    let (h, m, sec) = (digits(s, 11..13)?, digits(s, 14..16)?, digits(s, 17..19)?);
+    // check_rfc3339 has seen the zone: `Z` or `±HH:MM`, at the end.
+    let offset = if s.ends_with(['Z', 'z']) {
+        0
+    } else {
+        parse_utc_offset(&s[s.len() - 6..]).ok()?
+    };
+    let local = date.to_days() * 86_400 + i64::from(h * 3600 + m * 60 + sec.min(59));
+    Some(local - offset)
+}
+
+/// A date as Vietnamese readers write it: `02/02/2026`.
+pub fn dmy(date: Date) -> String {
+    format!("{:02}/{:02}/{:04}", date.day, date.month, date.year)
+}
+
+/// A Unix time at a UTC offset as Vietnamese readers write it:
+/// `02/02/2026 08:13`.
+pub fn dmy_hm(unix: i64, utc_offset_seconds: i64) -> String {
+    let (date, secs) = civil(unix + utc_offset_seconds);
+    format!("{} {:02}:{:02}", dmy(date), secs / 3600, secs / 60 % 60)
+}
+
 /// Parses a UTC offset written `+HH:MM` or `-HH:MM` (at most ±14:59, the
 /// widest offset in use) into seconds.
 pub fn parse_utc_offset(s: &str) -> Result<i64, String> {
@@ -211,4 +239,22 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
         return Err(bad());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_at_any_offset_is_shown_at_the_services_offset() {
+        let t = parse_rfc3339("2026-02-02T08:13:00+07:00").unwrap();
+        assert_eq!(rfc3339_utc(t), "2026-02-02T01:13:00Z");
+        assert_eq!(dmy_hm(t, 7 * 3600), "02/02/2026 08:13");
+        let z = parse_rfc3339("2026-02-01T23:30:00.250Z").unwrap();
+        assert_eq!(dmy_hm(z, 7 * 3600), "02/02/2026 06:30");
+        let west = parse_rfc3339("2026-02-01T20:00:00-05:00").unwrap();
+        assert_eq!(dmy_hm(west, 7 * 3600), "02/02/2026 08:00");
+        assert_eq!(parse_rfc3339("2026-02-02 08:13"), None);
+        assert_eq!(parse_rfc3339("2026-02-30T08:13:00Z"), None);
+    }
 }

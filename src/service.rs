@@ -22,7 +22,7 @@ use crate::live::Context;
 use crate::live::overlay::{Changes, Overlay};
 use crate::live::scans::Scans;
 use crate::lookup;
-use crate::render;
+use crate::render::{self, Format};
 
 /// The default of `serve --scan-warn-above`.
 pub const DEFAULT_WARN_ABOVE: u64 = 20;
@@ -104,15 +104,29 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub outcome: Outcome,
+    /// Whether the answer shows an item: it then changes with every scan.
+    pub item: bool,
+    /// A page (HTML) rather than JSON.
+    pub page: bool,
     pub body: Vec<u8>,
 }
 
 impl Answer {
     /// The answer for a malformed code, `detail` saying what is wrong.
-    pub fn invalid_code(detail: &str) -> Answer {
+    pub fn invalid_code(format: &Format<'_>, shown: Option<&str>, detail: &str) -> Answer {
+        let (page, body) = match format {
+            Format::Json => (false, render::json::error("invalid_code", detail)),
+            Format::Page(ctx) => {
+                let mut body = Vec::with_capacity(4096);
+                render::page::invalid_code(&mut body, ctx, shown, detail);
+                (true, body)
+            }
+        };
         Answer {
             outcome: Outcome::InvalidCode,
-            body: render::json::error("invalid_code", detail),
+            item: false,
+            page,
+            body,
         }
     }
 }
@@ -122,14 +136,40 @@ impl Answer {
 pub struct Request<'a> {
     /// What the answer echoes as `code`.
     pub shown: &'a str,
-    /// What is parsed: differs from `shown` for a code rewritten before
-    /// parsing (a Digital Link path served by us gets a placeholder host).
-    pub raw: &'a str,
+    /// What is looked up.
+    pub code: Code<'a>,
     /// Whether an item found is counted as scanned (a GET; a HEAD is a probe).
     pub count: bool,
     /// Who scans (a hash of the client's address), where known: one
     /// client's repeated scans of an item count once a window.
     pub client: Option<u64>,
+    /// What renders the answer.
+    pub format: Format<'a>,
+}
+
+/// What a request looks up.
+#[derive(Clone, Copy, Debug)]
+pub enum Code<'a> {
+    /// A scan code, parsed by [`code::parse`]. Differs from what the answer
+    /// shows for a code rewritten before parsing (a Digital Link path served
+    /// by us gets a placeholder host).
+    Raw(&'a str),
+    /// A stamp code and nothing else (`/s/{stamp}`): a stamp that happens to
+    /// read as a GTIN is still looked up as a stamp.
+    Stamp(&'a str),
+}
+
+impl<'a> Request<'a> {
+    /// A JSON lookup of `code` as scanned, counting nothing.
+    pub fn json(code: &'a str) -> Request<'a> {
+        Request {
+            shown: code,
+            code: Code::Raw(code),
+            count: false,
+            client: None,
+            format: Format::Json,
+        }
+    }
 }
 
 impl Service {
@@ -220,49 +260,56 @@ impl Service {
             now,
             today: Date::at(now, self.settings.utc_offset),
         };
-        answer(&generation.index, scan.shown, scan.raw, &live)
+        answer(&generation.index, &scan, &live)
     }
 }
 
-/// The pipeline of one scan: parse `raw`, resolve it in `index` under `live`,
-/// count it, render it. `shown` is what the answer echoes as `code`.
+/// The pipeline of one scan: parse its code, resolve it in `index` under
+/// `live`, count it, render it as `scan.format` asks.
 ///
 /// Cost: linear in the code's length, one to three hash probes (more under
 /// changes in force), one rendering; allocation for the body and warnings.
-pub fn answer<D: AsRef<[u8]>>(
-    index: &Index<D>,
-    shown: &str,
-    raw: &str,
-    live: &Context<'_>,
-) -> Answer {
-    let parsed = match code::parse(raw) {
-        Ok(p) => p,
-        Err(e) => return Answer::invalid_code(&e.to_string()),
+pub fn answer<D: AsRef<[u8]>>(index: &Index<D>, scan: &Request<'_>, live: &Context<'_>) -> Answer {
+    let parsed = match scan.code {
+        Code::Raw(raw) => code::parse(raw),
+        Code::Stamp(stamp) => code::stamp(stamp),
     };
-    // Room for the usual item answer (2–3 KB) without growing the buffer.
-    let mut body = Vec::with_capacity(4096);
-    match lookup::resolve(index, &parsed, live) {
-        Some(mut found) => {
-            lookup::count(&mut found, live);
-            let snapshot = index.header().snapshot_id.as_str();
-            render::json::found(&mut body, shown, &parsed, &found, snapshot, live.today);
-            Answer {
-                outcome: Outcome::Found,
-                body,
-            }
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => return Answer::invalid_code(&scan.format, Some(scan.shown), &e.to_string()),
+    };
+    // Room for the usual answer (2–3 KB of JSON, 5–7 KB of page) without
+    // growing the buffer.
+    let mut body = Vec::with_capacity(8192);
+    let found = lookup::resolve(index, &parsed, live).map(|mut found| {
+        lookup::count(&mut found, live);
+        found
+    });
+    let snapshot = index.header().snapshot_id.as_str();
+    match (&found, &scan.format) {
+        (Some(f), Format::Json) => {
+            render::json::found(&mut body, scan.shown, &parsed, f, snapshot, live.today)
         }
-        None => {
-            render::json::not_found(&mut body, &parsed, live.today);
-            Answer {
-                outcome: Outcome::NotFound,
-                body,
-            }
+        (Some(f), Format::Page(ctx)) => {
+            render::page::found(&mut body, ctx, scan.shown, f, snapshot)
         }
+        (None, Format::Json) => render::json::not_found(&mut body, &parsed, live.today),
+        (None, Format::Page(ctx)) => render::page::not_found(&mut body, ctx, scan.shown, &parsed),
+    }
+    Answer {
+        outcome: if found.is_some() {
+            Outcome::Found
+        } else {
+            Outcome::NotFound
+        },
+        item: found.as_ref().is_some_and(|f| f.item.is_some()),
+        page: matches!(scan.format, Format::Page(_)),
+        body,
     }
 }
 
-/// [`answer`] from the index alone: no status changes, no scan counting.
-/// `today` decides expiry.
+/// [`answer`] in JSON from the index alone: no status changes, no scan
+/// counting. `today` decides expiry.
 pub fn answer_from_index<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Date) -> Answer {
     let changes = Changes::default();
     let live = Context {
@@ -273,5 +320,5 @@ pub fn answer_from_index<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Dat
         now: unix_now(),
         today,
     };
-    answer(index, raw, raw, &live)
+    answer(index, &Request::json(raw), &live)
 }

@@ -313,7 +313,7 @@ fn an_answer_shows_a_change_exactly_like_a_snapshot_status() {
             now: 0,
             today,
         };
-        let a = service::answer(&index, recalled, recalled, &live);
+        let a = service::answer(&index, &service::Request::json(recalled), &live);
         serde_json::from_slice::<serde_json::Value>(&a.body).unwrap()
     };
     overlay

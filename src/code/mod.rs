@@ -281,6 +281,20 @@ pub fn parse(raw: &str) -> Result<Scan, CodeError> {
     Ok(Scan::Stamp(StampCode { candidates }))
 }
 
+/// A stamp code as it is, for a route that names its code a stamp: bounded
+/// as any scan code, never read as a GTIN or a GS1 code.
+pub fn stamp(raw: &str) -> Result<Scan, CodeError> {
+    if raw.len() > MAX_CODE_LEN {
+        return Err(CodeError::TooLong { len: raw.len() });
+    }
+    if raw.is_empty() {
+        return Err(CodeError::Empty);
+    }
+    Ok(Scan::Stamp(StampCode {
+        candidates: vec![raw.to_owned()],
+    }))
+}
+
 /// 8, 12, 13 or 14 digits: the first form `parse` tries.
 fn has_gtin_shape(code: &str) -> bool {
     let b = code.as_bytes();

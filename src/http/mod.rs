@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod error;
 pub mod metrics;
+pub mod negotiate;
 pub mod routes;
 pub mod transport;
 

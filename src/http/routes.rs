@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use super::admin::{self, ChangeOp, IndexOp};
 use super::error::{Error, Kind, lookup_status};
-use super::{App, Body, Scope, json, metrics};
-use crate::service::{Answer, Request as Scan};
+use super::{App, Body, Scope, json, metrics, negotiate};
+use crate::render::{Format, page};
+use crate::service::{Answer, Code, Request as Scan};
 
 /// The longest request line we serve; longer ones get 414.
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
@@ -126,16 +127,30 @@ async fn answer<B: Body>(
         (&Method::GET | &Method::HEAD, "/metrics") => Ok(metrics::render(service)),
         (&Method::GET | &Method::HEAD, "/v1/scan") => {
             match query_param(parts.uri.query().unwrap_or(""), "code") {
-                Some(Ok(code)) => lookup(app, parts, peer, &code, &code),
-                Some(Err(detail)) => invalid_lookup(app, &detail),
-                None => invalid_lookup(app, "the code parameter is missing: GET /v1/scan?code=..."),
+                Some(Ok(code)) => lookup(app, parts, peer, &code, Code::Raw(&code)),
+                Some(Err(detail)) => invalid_lookup(app, parts, &detail),
+                None => invalid_lookup(
+                    app,
+                    parts,
+                    "the code parameter is missing: GET /v1/scan?code=...",
+                ),
             }
         }
         (&Method::GET | &Method::HEAD, p) if p.starts_with("/01/") => {
             let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
             // Our own Digital Link paths are parsed as a Digital Link on a
             // placeholder host.
-            lookup(app, parts, peer, shown, &format!("https://local{shown}"))
+            let raw = format!("https://local{shown}");
+            lookup(app, parts, peer, shown, Code::Raw(&raw))
+        }
+        (&Method::GET | &Method::HEAD, p) if p.starts_with("/s/") => {
+            let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
+            match percent_encoding::percent_decode_str(&p["/s/".len()..]).decode_utf8() {
+                Ok(stamp) => lookup(app, parts, peer, shown, Code::Stamp(&stamp)),
+                Err(_) => {
+                    invalid_lookup(app, parts, "the stamp code does not decode to UTF-8 text")
+                }
+            }
         }
         (&Method::GET, "/admin/overlay") => Ok(admin::list(&service.overlay.load())),
         (&Method::POST, "/admin/overlay" | "/admin/overlay/undo") => {
@@ -152,7 +167,9 @@ async fn answer<B: Body>(
         (_, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan" | "/metrics") => {
             Err(Error::method_not_allowed("GET, HEAD"))
         }
-        (_, p) if p.starts_with("/01/") => Err(Error::method_not_allowed("GET, HEAD")),
+        (_, p) if p.starts_with("/01/") || p.starts_with("/s/") => {
+            Err(Error::method_not_allowed("GET, HEAD"))
+        }
         (_, "/admin/overlay") => Err(Error::method_not_allowed("GET, POST")),
         (_, "/admin/reload" | "/admin/rollback" | "/admin/overlay/undo") => {
             Err(Error::method_not_allowed("POST"))
@@ -227,26 +244,44 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
     )
 }
 
-/// Looks `raw` up in the generation in service, and counts the scan of an
-/// item when the request is a GET (a HEAD is a probe), as the client's.
+/// Looks `code` up in the generation in service, and counts the scan of an
+/// item when the request is a GET (a HEAD is a probe), as the client's. The
+/// answer is a page or JSON, as the request prefers.
 fn lookup(
     app: &App,
     parts: &Parts,
     peer: IpAddr,
     shown: &str,
-    raw: &str,
+    code: Code<'_>,
 ) -> Result<Response<Full<Bytes>>, Error> {
+    let format = format_of(app, parts);
     let current = app.service.current();
-    let generation = current.as_ref().ok_or_else(Error::not_ready)?;
+    let Some(generation) = current.as_ref() else {
+        return Ok(not_ready(&format));
+    };
     let count = parts.method == Method::GET;
     let scan = Scan {
         shown,
-        raw,
+        code,
         count,
         client: count.then(|| client_hash(client_of(parts, peer, &app.trusted_proxies))),
+        format,
     };
     let answer = app.service.scan(generation, scan);
-    Ok(lookup_response(answer, generation.number))
+    Ok(lookup_response(parts, answer, generation.number))
+}
+
+/// What renders a lookup's answer: a page in the reader's language for a
+/// browser, JSON otherwise.
+fn format_of<'a>(app: &App, parts: &'a Parts) -> Format<'a> {
+    match negotiate::page(&parts.headers, parts.uri.query().unwrap_or("")) {
+        Some(lang) => Format::Page(page::Context {
+            lang,
+            utc_offset: app.service.settings.utc_offset,
+            target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        }),
+        None => Format::Json,
+    }
 }
 
 /// The address of the client behind `peer`: `peer` itself, unless it is a
@@ -284,24 +319,104 @@ fn client_hash(ip: IpAddr) -> u64 {
 
 /// A lookup request that names no code to look up: answered like a
 /// malformed code, once an index is loaded.
-fn invalid_lookup(app: &App, detail: &str) -> Result<Response<Full<Bytes>>, Error> {
+fn invalid_lookup(app: &App, parts: &Parts, detail: &str) -> Result<Response<Full<Bytes>>, Error> {
+    let format = format_of(app, parts);
     let current = app.service.current();
-    let generation = current.as_ref().ok_or_else(Error::not_ready)?;
-    Ok(lookup_response(
-        Answer::invalid_code(detail),
-        generation.number,
-    ))
+    let Some(generation) = current.as_ref() else {
+        return Ok(not_ready(&format));
+    };
+    let answer = Answer::invalid_code(&format, None, detail);
+    Ok(lookup_response(parts, answer, generation.number))
 }
 
-/// A lookup answer: any origin may read it, and it names the generation
-/// that answered.
-fn lookup_response(answer: Answer, generation: u64) -> Response<Full<Bytes>> {
-    let mut resp = json(lookup_status(answer.outcome), answer.body);
+/// The answer of a lookup while no index is loaded: 503, as a page or JSON.
+fn not_ready(format: &Format<'_>) -> Response<Full<Bytes>> {
+    let mut resp = Error::not_ready().into_response();
+    if let Format::Page(ctx) = format {
+        *resp.body_mut() = Full::new(page::not_ready(ctx).into());
+        mark_page(&mut resp);
+    }
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Language"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// How long a shared cache may keep an answer that no scan changes: a
+/// recall set now reaches every reader within this many seconds.
+const CACHE_SECONDS: &str = "public, max-age=60";
+
+/// A lookup answer: any origin may read it, it names the generation that
+/// answered, and it says how it may be cached.
+///
+/// An answer that shows an item changes with every scan and counts the scan
+/// that fetched it, so it is never stored. Any other (product, batch, not
+/// found, malformed) changes only with the index, a status change or the
+/// date: shared caches keep it a minute, and revalidate it by its ETag, a
+/// hash of the body, so an unchanged answer costs a 304 and no bytes.
+fn lookup_response(parts: &Parts, answer: Answer, generation: u64) -> Response<Full<Bytes>> {
+    let etag = (!answer.item).then(|| {
+        let tag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&answer.body));
+        HeaderValue::from_str(&tag).expect("hex digits in quotes are a valid header value")
+    });
+    let unchanged = etag.as_ref().is_some_and(|tag| {
+        parts
+            .headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().trim_start_matches("W/") == tag || t.trim() == "*")
+    });
+    let status = lookup_status(answer.outcome);
+    let mut resp = if unchanged {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        resp
+    } else {
+        json(status, answer.body)
+    };
+    if answer.page {
+        mark_page(&mut resp);
+    }
     let headers = resp.headers_mut();
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
     headers.insert("x-tracescan-generation", HeaderValue::from(generation));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Language"),
+    );
+    match etag {
+        Some(tag) => {
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(CACHE_SECONDS),
+            );
+            headers.insert(header::ETAG, tag);
+        }
+        None => {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
     resp
+}
+
+/// Marks `resp` as a page: HTML, and a policy that runs no script and
+/// loads nothing but our own style sheet and a product's web image.
+fn mark_page(resp: &mut Response<Full<Bytes>>) {
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(page::content_security_policy()),
+    );
 }

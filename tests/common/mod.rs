@@ -245,6 +245,22 @@ impl Server {
         self.get(&format!("/v1/scan?code={q}"))
     }
 
+    /// `GET target` with `headers` besides Host, on a connection of its own.
+    pub fn get_with(&self, target: &str, headers: &[(&str, &str)]) -> Response {
+        self.request_with("GET", target, headers)
+    }
+
+    /// `method target` with `headers` besides Host, on a connection of its
+    /// own; the body of a HEAD answer is empty.
+    pub fn request_with(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: tracescan.test\r\n");
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str("Connection: close\r\n\r\n");
+        self.raw(req.as_bytes())
+    }
+
     /// Sends raw request bytes and reads until the server closes.
     pub fn raw(&self, request: &[u8]) -> Response {
         let mut s = TcpStream::connect(self.addr).unwrap();
