@@ -166,7 +166,7 @@ const EN: Words = Words {
 impl Lang {
     /// The word for a supply-chain step; a step we have no word for is
     /// shown as exported.
-    pub fn step<'a>(self, step: &'a str) -> &'a str {
+    pub fn step(self, step: &str) -> &str {
         let (vi, en) = match step {
             "planting" => ("Gieo trồng", "Planting"),
             "farming" => ("Nuôi trồng", "Farming"),
@@ -193,7 +193,7 @@ impl Lang {
 
     /// A country as a reader names it: the ISO code of Vietnam in words,
     /// any other as exported.
-    pub fn country<'a>(self, country: &'a str) -> &'a str {
+    pub fn country(self, country: &str) -> &str {
         match (country, self) {
             ("VN" | "VNM", Lang::Vi) => "Việt Nam",
             ("VN" | "VNM", Lang::En) => "Vietnam",
