@@ -16,8 +16,9 @@ use tracescan::http::{App, Scope, routes};
 use tracescan::index::Index;
 use tracescan::index::write;
 use tracescan::live::Context;
-use tracescan::live::overlay::{Change, NewStatus, Overlay, Target};
+use tracescan::live::overlay::{Change, Changes, NewStatus, Overlay, Target};
 use tracescan::live::scans::Scans;
+use tracescan::render::{Format, Lang, page};
 use tracescan::service::{self, Service, Settings};
 use tracescan::synth::{self, Compression, Config};
 
@@ -294,6 +295,33 @@ fn lookups(c: &mut Criterion) {
             )
         })
     });
+    // The same answer as a page, from the index alone.
+    let page_of = |code: &str| {
+        let changes = Changes::default();
+        let live = Context {
+            changes: &changes,
+            scans: None,
+            client: None,
+            warn_above: u64::MAX,
+            now: 1_795_000_000,
+            today,
+        };
+        let scan = service::Request {
+            format: Format::Page(page::Context {
+                lang: Lang::Vi,
+                utc_offset: 7 * 3600,
+                target: code,
+            }),
+            ..service::Request::json(code)
+        };
+        service::answer(&d.index, &scan, &live).body.len()
+    };
+    g.bench_function("scan_item_code_page", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            black_box(page_of(&codes[i]))
+        })
+    });
     // The same, as the server does it: scans counted (in memory; flushing is
     // the flusher thread's cost) under an overlay of 1,000 recalled products.
     let state = tempfile::tempdir().unwrap();
@@ -344,6 +372,24 @@ fn lookups(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;
             black_box(ready(routes::route(&app, Scope::All, peer, request(i))).status())
+        })
+    });
+    // The same requests from a phone's browser: the consumer page (SPEC
+    // section 5) instead of JSON.
+    let page_request = |i: usize| {
+        hyper::Request::get(targets[i].as_str())
+            .header(hyper::header::HOST, "bench")
+            .header(hyper::header::ACCEPT, "text/html")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let first = ready(routes::route(&app, Scope::All, peer, page_request(0)));
+    assert_eq!(first.status(), 200, "{first:?}");
+    assert_eq!(first.headers()["content-type"], "text/html; charset=utf-8");
+    g.bench_function("handle_request_page", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            black_box(ready(routes::route(&app, Scope::All, peer, page_request(i))).status())
         })
     });
     g.bench_function("handle_request_counting_every_scan", |b| {

@@ -130,7 +130,18 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
     let requests: Vec<Vec<u8>> = work
         .cases
         .iter()
-        .map(|c| format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", c.target, plan.host).into_bytes())
+        .map(|c| {
+            let accept = if work.page {
+                "Accept: text/html\r\n"
+            } else {
+                ""
+            };
+            format!(
+                "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n",
+                c.target, plan.host
+            )
+            .into_bytes()
+        })
         .collect();
     let needles: Vec<Vec<memmem::Finder<'_>>> = work
         .cases

@@ -71,6 +71,10 @@ struct WorkArgs {
     sequence: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Ask for the consumer page, as a phone's browser does (`Accept:
+    /// text/html`), and check each page for what it must show.
+    #[arg(long)]
+    page: bool,
 }
 
 #[derive(Args)]
@@ -151,7 +155,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn draw(work: &WorkArgs) -> Result<workload::Workload> {
     let mix = workload::parse_mix(&work.mix)?;
     let (items, gtins) = workload::read_snapshot(&work.snapshot, work.keys)?;
-    workload::draw(&items, &gtins, &mix, work.zipf, work.sequence, work.seed)
+    workload::draw(
+        &items,
+        &gtins,
+        &mix,
+        work.zipf,
+        work.sequence,
+        work.seed,
+        work.page,
+    )
 }
 
 fn measure(args: RunArgs) -> Result<ExitCode> {
@@ -188,6 +200,7 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         "warmup_s": args.warmup,
         "duration_s": args.duration,
         "check": args.check,
+        "page": args.work.page,
     });
     let summary = report::summarize(&args.label, setup, &outcome, cpu);
     print!("{}", summary.text());

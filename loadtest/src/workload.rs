@@ -147,6 +147,8 @@ pub struct Workload {
     pub cases: Vec<Case>,
     /// Indexes into `cases`; each connection walks it from its own offset.
     pub sequence: Vec<u32>,
+    /// Pages are asked for, not JSON.
+    pub page: bool,
 }
 
 /// Draws `len` requests: forms by `mix`, items by a Zipf law of exponent
@@ -158,6 +160,7 @@ pub fn draw(
     zipf: f64,
     len: usize,
     seed: u64,
+    page: bool,
 ) -> Result<Workload> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut ranking: Vec<u32> = (0..items.len() as u32).collect();
@@ -191,11 +194,15 @@ pub fn draw(
         let next = cases.len() as u32;
         let id = *known.entry((form, item)).or_insert(next);
         if id == next {
-            cases.push(case(items, gtins, form, item));
+            cases.push(case(items, gtins, form, item, page));
         }
         sequence.push(id);
     }
-    Ok(Workload { cases, sequence })
+    Ok(Workload {
+        cases,
+        sequence,
+        page,
+    })
 }
 
 fn enc(s: &str) -> String {
@@ -206,17 +213,37 @@ fn scan(code: &str) -> String {
     format!("/v1/scan?code={}", enc(code))
 }
 
-fn found(level: &str, gtin: &str) -> Expect {
+/// A found answer at `level`: for a page, the GTIN and (for an item) the
+/// serial in the page's lists; in JSON, the match level and the GTIN.
+fn found(level: &str, gtin: &str, serial: &str, page: bool) -> Expect {
+    let needles = match (page, level) {
+        (true, "item") => vec![format!("<dd>{gtin}</dd>"), format!("<dd>{serial}</dd>")],
+        (true, _) => vec![format!("<dd>{gtin}</dd>")],
+        (false, _) => vec![
+            format!("\"match\":\"{level}\""),
+            format!("\"gtin\":\"{gtin}\""),
+        ],
+    };
     Expect {
         status: 200,
-        needles: vec![
-            format!("\"match\":\"{level}\"").into_bytes(),
-            format!("\"gtin\":\"{gtin}\"").into_bytes(),
-        ],
+        needles: needles.into_iter().map(String::into_bytes).collect(),
     }
 }
 
-fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32) -> Case {
+/// An error answer: its JSON error code, or its page's heading.
+fn error(status: u16, code: &str, heading: &str, page: bool) -> Expect {
+    let needle = if page {
+        format!("<h1>{heading}</h1>")
+    } else {
+        format!("\"error\":\"{code}\"")
+    };
+    Expect {
+        status,
+        needles: vec![needle.into_bytes()],
+    }
+}
+
+fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32, page: bool) -> Case {
     let (target, expect) = match form {
         Form::Unknown | Form::Malformed => {
             // 0999… is outside the generator's 893 prefix and the sample's.
@@ -224,26 +251,21 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32) -> Case {
             let check = gs1_check_digit(digits.as_bytes());
             if form == Form::Malformed {
                 digits.push(char::from(b'0' + (check + 1) % 10));
-                let expect = Expect {
-                    status: 400,
-                    needles: vec![b"\"error\":\"invalid_code\"".to_vec()],
-                };
+                let expect = error(400, "invalid_code", "Mã không hợp lệ", page);
                 (scan(&digits), expect)
             } else {
                 digits.push(char::from(b'0' + check));
                 assert!(!gtins.contains(&digits), "{digits} is a known GTIN");
-                let expect = Expect {
-                    status: 404,
-                    needles: vec![b"\"error\":\"not_found\"".to_vec()],
-                };
+                let expect = error(404, "not_found", "Không tìm thấy sản phẩm", page);
                 (scan(&digits), expect)
             }
         }
         _ => {
             let item = &items[n as usize];
             let g = &item.gtin;
+            let found = |level| found(level, g, &item.serial, page);
             match form {
-                Form::Gtin => (scan(g), found("product", g)),
+                Form::Gtin => (scan(g), found("product")),
                 Form::Element => {
                     let lot = item
                         .lot
@@ -252,7 +274,7 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32) -> Case {
                         .unwrap_or_default();
                     (
                         scan(&format!("(01){g}{lot}(21){}", item.serial)),
-                        found("item", g),
+                        found("item"),
                     )
                 }
                 Form::Raw => {
@@ -263,7 +285,7 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32) -> Case {
                         .unwrap_or_default();
                     (
                         scan(&format!("]d201{g}21{}{lot}", item.serial)),
-                        found("item", g),
+                        found("item"),
                     )
                 }
                 Form::DigitalLink => {
@@ -274,12 +296,12 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32) -> Case {
                         .unwrap_or_default();
                     (
                         format!("/01/{g}{lot}/21/{}", enc(&item.serial)),
-                        found("item", g),
+                        found("item"),
                     )
                 }
                 Form::Stamp => {
                     let stamp = item.stamp.as_deref().expect("chosen with a stamp");
-                    (scan(stamp), found("item", g))
+                    (scan(stamp), found("item"))
                 }
                 Form::Unknown | Form::Malformed => unreachable!("handled above"),
             }
