@@ -414,17 +414,108 @@ impl Party<'_> {
     }
 }
 
-/// Deserializes a text field of a free-form object: a string is kept,
-/// anything else is passed over.
+/// Deserializes a text field of a free-form object: a string is kept
+/// (borrowed when it has no escapes), anything else is read past.
 fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Lenient<'a> {
-        Text(#[serde(borrow)] Cow<'a, str>),
-        Other(serde::de::IgnoredAny),
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    struct Text;
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
     }
-    Ok(match Lenient::deserialize(d)? {
-        Lenient::Text(t) => Some(t),
-        Lenient::Other(_) => None,
-    })
+
+    d.deserialize_any(Text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_web_address_becomes_an_image() {
+        for url in [
+            "https://img.example.vn/a.jpg",
+            "HTTP://img.example.vn/a.jpg",
+        ] {
+            assert!(is_web_url(url), "{url}");
+        }
+        for url in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:image/png;base64,AAAA",
+            "//evil.example/a.png",
+            "/admin/overlay",
+            "https://",
+            "https://a.example/ x",
+            "https://a.example/\u{7}",
+        ] {
+            assert!(!is_web_url(url), "{url}");
+        }
+        let json = br#"{"name": "x", "image": "javascript:alert(1)"}"#;
+        assert_eq!(ProductView::read(json).image, None);
+    }
+
+    #[test]
+    fn the_other_language_link_keeps_the_query() {
+        let ctx = |target| Context {
+            lang: Lang::Vi,
+            utc_offset: 0,
+            target,
+        };
+        assert_eq!(
+            ctx("/01/08930002000017").other_lang_href(),
+            "/01/08930002000017?lang=en"
+        );
+        assert_eq!(
+            ctx("/v1/scan?code=VN-1&lang=vi").other_lang_href(),
+            "/v1/scan?code=VN-1&lang=en"
+        );
+    }
 }
