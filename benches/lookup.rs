@@ -295,8 +295,12 @@ fn lookups(c: &mut Criterion) {
             )
         })
     });
-    // The same answer as a page, from the index alone.
-    let page_of = |code: &str| {
+    // The same answer as a page, from the index alone: with the product and
+    // batch sections kept, as the server keeps them per generation, and
+    // with every section rendered afresh (what a page costs when its
+    // product and batch were not shown since the index was swapped in).
+    let sections = page::Sections::new(service::PAGE_SECTIONS_BYTES);
+    let page_of = |code: &str, sections: Option<&page::Sections>| {
         let changes = Changes::default();
         let live = Context {
             changes: &changes,
@@ -311,6 +315,7 @@ fn lookups(c: &mut Criterion) {
                 lang: Lang::Vi,
                 utc_offset: 7 * 3600,
                 target: code,
+                sections,
             }),
             ..service::Request::json(code)
         };
@@ -319,7 +324,13 @@ fn lookups(c: &mut Criterion) {
     g.bench_function("scan_item_code_page", |b| {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;
-            black_box(page_of(&codes[i]))
+            black_box(page_of(&codes[i], Some(&sections)))
+        })
+    });
+    g.bench_function("scan_item_code_page_rendered_afresh", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            black_box(page_of(&codes[i], None))
         })
     });
     // The same, as the server does it: scans counted (in memory; flushing is

@@ -22,7 +22,11 @@ use crate::live::Context;
 use crate::live::overlay::{Changes, Overlay};
 use crate::live::scans::Scans;
 use crate::lookup;
-use crate::render::{self, Format};
+use crate::render::{self, Format, page};
+
+/// How many bytes of rendered page sections a generation keeps: some
+/// 30,000 products and batches, the popular ones of a national day.
+pub const PAGE_SECTIONS_BYTES: u64 = 64 << 20;
 
 /// The default of `serve --scan-warn-above`.
 pub const DEFAULT_WARN_ABOVE: u64 = 20;
@@ -56,6 +60,8 @@ pub struct Generation {
     pub path: PathBuf,
     /// What `/v1/index` says of it, rendered at load.
     info: serde_json::Value,
+    /// The product and batch sections of its pages, as rendered so far.
+    pub sections: page::Sections,
     /// Counts this generation among the mapped ones until it is dropped,
     /// which happens when the last request that loaded it ends.
     _mapped: MappedGuard,
@@ -211,6 +217,7 @@ impl Service {
             number,
             path: path.to_owned(),
             info,
+            sections: page::Sections::new(PAGE_SECTIONS_BYTES),
             _mapped: MappedGuard(self.mapped.clone()),
         });
         self.current.store(Some(generation.clone()));
@@ -260,7 +267,15 @@ impl Service {
             now,
             today: Date::at(now, self.settings.utc_offset),
         };
-        answer(&generation.index, &scan, &live)
+        // A page keeps its sections with the generation that rendered them.
+        let format = match scan.format {
+            Format::Page(ctx) => Format::Page(page::Context {
+                sections: Some(&generation.sections),
+                ..ctx
+            }),
+            Format::Json => Format::Json,
+        };
+        answer(&generation.index, &Request { format, ..scan }, &live)
     }
 }
 

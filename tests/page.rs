@@ -420,3 +420,56 @@ fn hostile_records_render_harmlessly() {
         "the serial, escaped"
     );
 }
+
+/// Sections of product and batch pages are kept per index generation: the
+/// next night's index shows its own records at once, never the kept ones.
+#[test]
+fn a_swapped_in_index_shows_its_own_records_on_pages() {
+    let server = Server::start(|config, dir| {
+        common::with_token(config, dir);
+        config.poll_ms = 3_600_000;
+    });
+    let indexes = server.dir.path().join("indexes");
+    let reload = || {
+        let r = server.request("POST", "/admin/reload", Some(common::TOKEN), "");
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    common::publish(&indexes, "a.tsidx");
+    reload();
+    let target = "/01/08930002000017/10/L2611";
+    let before = page(&server, target).text();
+    assert!(before.contains("Nước mắm cốt cá cơm Cát Hải 40 độ đạm"));
+    assert!(before.contains("Thu hoạch"));
+
+    let snapshot = common::copy_snapshot(&data("sample"));
+    for (file, from, to) in [
+        (
+            "products.jsonl",
+            "Nước mắm cốt cá cơm Cát Hải 40 độ đạm",
+            "Nước mắm Cát Hải, nhãn mới",
+        ),
+        (
+            "batches.jsonl",
+            "\"step\": \"harvesting\"",
+            "\"step\": \"fishing\"",
+        ),
+    ] {
+        let path = snapshot.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+    build::build(
+        snapshot.path(),
+        &indexes.join("b.tsidx"),
+        &Options::default(),
+    )
+    .unwrap();
+    reload();
+    let after = page(&server, target).text();
+    assert!(after.contains("Nước mắm Cát Hải, nhãn mới"), "{after}");
+    assert!(
+        after.contains("Đánh bắt") && !after.contains("Thu hoạch"),
+        "{after}"
+    );
+}

@@ -279,6 +279,8 @@ fn format_of<'a>(app: &App, parts: &'a Parts) -> Format<'a> {
             lang,
             utc_offset: app.service.settings.utc_offset,
             target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+            // The generation's, once the service knows which answers.
+            sections: None,
         }),
         None => Format::Json,
     }

@@ -262,6 +262,7 @@ impl<D: AsRef<[u8]>> Index<D> {
     pub fn batch_at(&self, id: u32) -> BatchRef<'_> {
         let entry = &self.payload().batches[id as usize];
         BatchRef {
+            id,
             entry,
             json: self.data.json(&entry.json),
         }
@@ -327,11 +328,16 @@ impl<'a> ProductRef<'a> {
 /// A batch of the index.
 #[derive(Clone, Copy)]
 pub struct BatchRef<'a> {
+    id: u32,
     entry: &'a ArchivedBatchEntry,
     json: &'a [u8],
 }
 
 impl<'a> BatchRef<'a> {
+    /// Its place among the index's batches.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
     pub fn lot(&self) -> &'a str {
         self.entry.lot.as_str()
     }

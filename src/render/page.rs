@@ -11,7 +11,7 @@
 //! `http` or `https`.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use sailfish::TemplateSimple;
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::words::{Lang, Words};
 use crate::code::Scan;
 use crate::date::{dmy, dmy_hm, parse_iso_date, parse_rfc3339};
+use crate::index::{BatchRef, ProductRef};
 use crate::lookup::{Found, Warning};
 
 /// The style sheet of every page, inlined. Its hash is what the page's
@@ -50,6 +51,9 @@ pub struct Context<'a> {
     /// The request's path and query: the page links to itself in the other
     /// language.
     pub target: &'a str,
+    /// Where the sections of the generation answering are kept; `None`
+    /// renders every section afresh.
+    pub sections: Option<&'a Sections>,
 }
 
 impl Context<'_> {
@@ -100,19 +104,42 @@ impl<'a> Frame<'a> {
 #[derive(TemplateSimple)]
 #[template(path = "page.stpl", rm_whitespace = true)]
 struct FoundPage<'a> {
+    /// Its title is the product's name.
     frame: Frame<'a>,
     warnings: Vec<WarningView<'a>>,
     /// Whether a warning is grave: the page then says what to do.
     grave: bool,
+    /// The product's sections, rendered by [`ProductSection`].
+    product_html: &'a str,
+    /// The batch's section, rendered by [`BatchSection`].
+    batch_html: Option<&'a str>,
+    item: Option<ItemView<'a>>,
+    code: &'a str,
+    snapshot: &'a str,
+}
+
+/// The product and its producer: the same on every page of the product.
+#[derive(TemplateSimple)]
+#[template(path = "product.stpl", rm_whitespace = true)]
+struct ProductSection<'a> {
+    w: &'static Words,
     product: ProductView<'a>,
     gtin: String,
     /// OCOP stars: as glyphs, and in words.
     stars: Option<(String, String)>,
     origin: Option<String>,
-    batch: Option<BatchView<'a>>,
-    item: Option<ItemView<'a>>,
-    code: &'a str,
-    snapshot: &'a str,
+}
+
+/// The batch and its stages: the same on every page of the batch.
+#[derive(TemplateSimple)]
+#[template(path = "batch.stpl", rm_whitespace = true)]
+struct BatchSection<'a> {
+    w: &'static Words,
+    lot: &'a str,
+    production_date: Option<String>,
+    expiry_date: Option<String>,
+    quantity: Option<String>,
+    events: Vec<EventView<'a>>,
 }
 
 #[derive(TemplateSimple)]
@@ -132,14 +159,6 @@ struct WarningView<'a> {
     notice: Option<&'a str>,
 }
 
-struct BatchView<'a> {
-    lot: &'a str,
-    production_date: Option<String>,
-    expiry_date: Option<String>,
-    quantity: Option<String>,
-    events: Vec<EventView<'a>>,
-}
-
 struct EventView<'a> {
     step: Cow<'a, str>,
     time: String,
@@ -157,7 +176,12 @@ struct ItemView<'a> {
 /// The page of a lookup that found at least the product.
 pub fn found(out: &mut Vec<u8>, ctx: &Context<'_>, shown: &str, found: &Found<'_>, snapshot: &str) {
     let lang = ctx.lang;
-    let product = ProductView::read(found.product.json_bytes());
+    let product = section(ctx, Kind::Product, found.product.id(), || {
+        render_product(ctx, found.product)
+    });
+    let batch = found
+        .batch
+        .map(|b| section(ctx, Kind::Batch, b.id(), || render_batch(ctx, b)));
     let warnings = found
         .warnings
         .iter()
@@ -173,29 +197,6 @@ pub fn found(out: &mut Vec<u8>, ctx: &Context<'_>, shown: &str, found: &Found<'_
             },
         })
         .collect();
-    let batch = found.batch.map(|b| {
-        let view = BatchRecord::read(b.json_bytes());
-        BatchView {
-            lot: b.lot(),
-            production_date: view.production_date.as_deref().and_then(iso_dmy),
-            expiry_date: view.expiry_date.as_deref().and_then(iso_dmy),
-            quantity: view.quantity.map(|q| q.to_string()),
-            events: view
-                .events
-                .into_iter()
-                .map(|e| EventView {
-                    time: parse_rfc3339(&e.time)
-                        .map_or_else(|| e.time.to_string(), |t| dmy_hm(t, ctx.utc_offset)),
-                    step: match e.step {
-                        Cow::Borrowed(s) => Cow::Borrowed(lang.step(s)),
-                        Cow::Owned(s) => Cow::Owned(lang.step(&s).to_owned()),
-                    },
-                    place: e.place.map(|p| p.line(lang)).filter(|l| !l.is_empty()),
-                    actor: e.actor.map(|a| a.line(lang)).filter(|l| !l.is_empty()),
-                })
-                .collect(),
-        }
-    });
     let item = found.item.map(|i| ItemView {
         serial: i.serial(),
         stamp: i.stamp(),
@@ -205,25 +206,144 @@ pub fn found(out: &mut Vec<u8>, ctx: &Context<'_>, shown: &str, found: &Found<'_
             .map(|s| lang.scanned(s.count, s.first_at, ctx.utc_offset)),
     });
     let page = FoundPage {
-        frame: Frame::new(ctx, product.name.clone()),
+        frame: Frame::new(ctx, &*product.name),
         grave: found.warnings.iter().any(Warning::is_grave),
         warnings,
-        gtin: found.product.gtin().to_string(),
-        stars: product
-            .ocop_stars
-            .map(|n| ("★".repeat(n.min(5) as usize), lang.stars(n))),
-        origin: product
-            .origin
-            .as_ref()
-            .map(|o| o.line(lang))
-            .filter(|l| !l.is_empty()),
-        product,
-        batch,
+        product_html: &product.html,
+        batch_html: batch.as_ref().map(|b| &*b.html),
         item,
         code: shown,
         snapshot,
     };
     write(out, page);
+}
+
+/// The sections of a product page, rendered.
+fn render_product(ctx: &Context<'_>, product: ProductRef<'_>) -> Section {
+    let lang = ctx.lang;
+    let view = ProductView::read(product.json());
+    let name = view.name.to_string();
+    let section = ProductSection {
+        w: lang.words(),
+        gtin: product.gtin().to_string(),
+        stars: view
+            .ocop_stars
+            .map(|n| ("★".repeat(n.min(5) as usize), lang.stars(n))),
+        origin: view
+            .origin
+            .as_ref()
+            .map(|o| o.line(lang))
+            .filter(|l| !l.is_empty()),
+        product: view,
+    };
+    Section {
+        name: name.into(),
+        html: render(section).into(),
+    }
+}
+
+/// The section of a batch, rendered.
+fn render_batch(ctx: &Context<'_>, batch: BatchRef<'_>) -> Section {
+    let lang = ctx.lang;
+    let record = BatchRecord::read(batch.json());
+    let section = BatchSection {
+        w: lang.words(),
+        lot: batch.lot(),
+        production_date: record.production_date.as_deref().and_then(iso_dmy),
+        expiry_date: record.expiry_date.as_deref().and_then(iso_dmy),
+        quantity: record.quantity.map(|q| q.to_string()),
+        events: record
+            .events
+            .into_iter()
+            .map(|e| EventView {
+                time: parse_rfc3339(&e.time)
+                    .map_or_else(|| e.time.to_string(), |t| dmy_hm(t, ctx.utc_offset)),
+                step: match e.step {
+                    Cow::Borrowed(s) => Cow::Borrowed(lang.step(s)),
+                    Cow::Owned(s) => Cow::Owned(lang.step(&s).to_owned()),
+                },
+                place: e.place.map(|p| p.line(lang)).filter(|l| !l.is_empty()),
+                actor: e.actor.map(|a| a.line(lang)).filter(|l| !l.is_empty()),
+            })
+            .collect(),
+    };
+    Section {
+        name: Box::default(),
+        html: render(section).into(),
+    }
+}
+
+/// A rendered section of a product or batch page, as kept in [`Sections`].
+pub struct Section {
+    /// The product's name: the page's title and heading (empty for a batch).
+    name: Box<str>,
+    html: Box<str>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Product,
+    Batch,
+}
+
+/// The sections of one index generation's product and batch pages, kept for
+/// the next page that shows them: every item page of a batch shows the same
+/// product and batch, and parsing and wording them is most of a page's
+/// cost. A section depends only on its record, the language and the
+/// service's UTC offset, all fixed while a generation serves, so a kept
+/// section is never stale; status changes, warnings, the item and its scans
+/// are rendered for each page. Bounded by bytes; dropped with its
+/// generation.
+pub struct Sections {
+    cache: quick_cache::sync::Cache<(Kind, u32, Lang), Arc<Section>, ByBytes>,
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<(Kind, u32, Lang), Arc<Section>> for ByBytes {
+    fn weight(&self, _: &(Kind, u32, Lang), section: &Arc<Section>) -> u64 {
+        (section.html.len() + section.name.len() + 64) as u64
+    }
+}
+
+impl std::fmt::Debug for Sections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sections")
+            .field("kept", &self.cache.len())
+            .field("bytes", &self.cache.weight())
+            .finish()
+    }
+}
+
+impl Sections {
+    /// Sections of at most `max_bytes` in all.
+    pub fn new(max_bytes: u64) -> Sections {
+        // A product or batch section is 1–3 KB.
+        let estimated = (max_bytes / 2048).max(16) as usize;
+        Sections {
+            cache: quick_cache::sync::Cache::with_weighter(estimated, max_bytes, ByBytes),
+        }
+    }
+}
+
+/// The section `kind` `id` in `ctx`'s language: kept, or rendered now by
+/// `render` (and kept, when `ctx` has a place for sections).
+fn section(
+    ctx: &Context<'_>,
+    kind: Kind,
+    id: u32,
+    render: impl FnOnce() -> Section,
+) -> Arc<Section> {
+    match ctx.sections {
+        Some(sections) => sections
+            .cache
+            .get_or_insert_with(&(kind, id, ctx.lang), || {
+                Ok::<_, std::convert::Infallible>(Arc::new(render()))
+            })
+            .unwrap_or_else(|never| match never {}),
+        None => Arc::new(render()),
+    }
 }
 
 /// The page of a well-formed code that names nothing in the index.
@@ -272,15 +392,22 @@ pub fn not_ready(ctx: &Context<'_>) -> Vec<u8> {
 }
 
 fn write(out: &mut Vec<u8>, page: impl TemplateSimple) {
-    // Rendering fails only if a value's rendering does, and ours (text and
-    // numbers) do not; should one, the answer is an empty page, never a
-    // half-escaped one.
-    if let Ok(html) = page.render_once() {
-        if out.is_empty() {
-            *out = html.into_bytes();
-        } else {
-            out.extend_from_slice(html.as_bytes());
-        }
+    let html = render(page);
+    if out.is_empty() {
+        *out = html.into_bytes();
+    } else {
+        out.extend_from_slice(html.as_bytes());
+    }
+}
+
+/// Renders a template into a buffer large enough for a whole page.
+/// Rendering fails only if a value's rendering does, and ours (text and
+/// numbers) do not; should one, the result is empty, never half-escaped.
+fn render(template: impl TemplateSimple) -> String {
+    let mut buffer = sailfish::runtime::Buffer::with_capacity(8192);
+    match template.render_once_to(&mut buffer) {
+        Ok(()) => buffer.into_string(),
+        Err(_) => String::new(),
     }
 }
 
@@ -316,8 +443,8 @@ struct ProductView<'a> {
 }
 
 impl<'a> ProductView<'a> {
-    fn read(json: &'a [u8]) -> ProductView<'a> {
-        let mut view: ProductView<'a> = serde_json::from_slice(json).unwrap_or_default();
+    fn read(json: &'a str) -> ProductView<'a> {
+        let mut view: ProductView<'a> = serde_json::from_str(json).unwrap_or_default();
         // Only a web address becomes an image: never `javascript:`, `data:`
         // or a path on our own host.
         view.image = view.image.filter(|u| is_web_url(u));
@@ -347,8 +474,8 @@ struct BatchRecord<'a> {
 }
 
 impl<'a> BatchRecord<'a> {
-    fn read(json: &'a [u8]) -> BatchRecord<'a> {
-        serde_json::from_slice(json).unwrap_or_default()
+    fn read(json: &'a str) -> BatchRecord<'a> {
+        serde_json::from_str(json).unwrap_or_default()
     }
 }
 
@@ -498,7 +625,7 @@ mod tests {
         ] {
             assert!(!is_web_url(url), "{url}");
         }
-        let json = br#"{"name": "x", "image": "javascript:alert(1)"}"#;
+        let json = r#"{"name": "x", "image": "javascript:alert(1)"}"#;
         assert_eq!(ProductView::read(json).image, None);
     }
 
@@ -508,6 +635,7 @@ mod tests {
             lang: Lang::Vi,
             utc_offset: 0,
             target,
+            sections: None,
         };
         assert_eq!(
             ctx("/01/08930002000017").other_lang_href(),
