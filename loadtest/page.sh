@@ -68,5 +68,5 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
   json=$(for r in $(seq 1 "$rounds"); do field "json-$r" server_cpu_us_per_request; done | median)
   page=$(for r in $(seq 1 "$rounds"); do field "page-$r" server_cpu_us_per_request; done | median)
   echo
-  echo "median server CPU per answer: JSON $json µs, page $page µs; page/JSON = $(awk "BEGIN{printf \"%.2f\", $page/$json}")"
+  awk "BEGIN{printf \"median server CPU per answer: JSON %.2f µs, page %.2f µs; page/JSON = %.2f\n\", $json, $page, $page/$json}"
 } | tee "$out/summary.md"
