@@ -131,7 +131,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut worst = 0;
             let mut out = std::io::stdout().lock();
             for code in codes {
-                let answer = service::answer_from_index(&index, &code, today);
+                let answer =
+                    service::answer_from_index(&index, &service::Request::json(&code), today);
                 // A closed pipe (`| head`) ends the output; it is not an error.
                 if writeln!(out, "{}", String::from_utf8_lossy(&answer.body)).is_err() {
                     break;

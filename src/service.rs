@@ -323,9 +323,13 @@ pub fn answer<D: AsRef<[u8]>>(index: &Index<D>, scan: &Request<'_>, live: &Conte
     }
 }
 
-/// [`answer`] in JSON from the index alone: no status changes, no scan
-/// counting. `today` decides expiry.
-pub fn answer_from_index<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Date) -> Answer {
+/// [`answer`] from the index alone: no status changes, no scan counting.
+/// `today` decides expiry.
+pub fn answer_from_index<D: AsRef<[u8]>>(
+    index: &Index<D>,
+    scan: &Request<'_>,
+    today: Date,
+) -> Answer {
     let changes = Changes::default();
     let live = Context {
         changes: &changes,
@@ -335,5 +339,5 @@ pub fn answer_from_index<D: AsRef<[u8]>>(index: &Index<D>, raw: &str, today: Dat
         now: unix_now(),
         today,
     };
-    answer(index, &Request::json(raw), &live)
+    answer(index, scan, &live)
 }

@@ -291,7 +291,8 @@ fn an_answer_shows_a_change_exactly_like_a_snapshot_status() {
         month: 11,
         day: 22,
     };
-    let from_snapshot = service::answer_from_index(&index, recalled, today);
+    let from_snapshot =
+        service::answer_from_index(&index, &service::Request::json(recalled), today);
     let snapshot: serde_json::Value = serde_json::from_slice(&from_snapshot.body).unwrap();
     let notice = snapshot["product"]["recall_notice"]
         .as_str()
