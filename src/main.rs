@@ -47,6 +47,10 @@ enum Command {
         /// Fail the build when more lines than this are rejected.
         #[arg(long, default_value_t = 0)]
         max_rejects: u64,
+        /// Build even when the output's filesystem has less free space than
+        /// the index is estimated to need.
+        #[arg(long)]
+        ignore_free_space: bool,
     },
     /// Serve scan lookups over HTTP (the bundled sample by default).
     Serve(Box<serve::Config>),
@@ -104,11 +108,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             rejects,
             max_rejects,
+            ignore_free_space,
         } => {
             let options = Options {
                 rejects,
                 max_rejects,
                 progress: true,
+                ignore_free_space,
             };
             print!("{}", build::build(&snapshot, &out, &options)?);
             Ok(ExitCode::SUCCESS)

@@ -374,7 +374,7 @@ impl Running {
                 .map_err(|_| ServeError::Panicked)?
                 .map_err(ServeError::Serve)?;
         }
-        self.app.service.scans.flush().map_err(ServeError::Flush)?;
+        self.app.service.scans.close().map_err(ServeError::Flush)?;
         Ok(())
     }
 }

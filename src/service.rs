@@ -87,6 +87,8 @@ pub struct Service {
     /// Indexes swapped in, and indexes refused (they failed verification).
     pub swaps: AtomicU64,
     pub refused: AtomicU64,
+    /// Published files retention could not remove.
+    pub retention_errors: AtomicU64,
     /// Status changes in force on top of the index.
     pub overlay: Overlay,
     /// Item scan counts; shared with the threads that flush them.
@@ -187,6 +189,7 @@ impl Service {
             mapped: Arc::new(AtomicU64::new(0)),
             swaps: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            retention_errors: AtomicU64::new(0),
             overlay,
             scans: Arc::new(scans),
             settings,

@@ -87,8 +87,16 @@ impl Reloader {
         }
         self.tried = Some(newest.clone());
         let outcome = self.serve(&newest.1);
-        if let Outcome::Swapped { .. } = outcome {
-            self.retain()?;
+        if let Outcome::Swapped { .. } = outcome
+            && let Err(e) = self.retain()
+        {
+            // The swap happened, and is what the caller asked about: a file
+            // that could not be removed (a read-only or failing disk) stays,
+            // is counted, and is tried again after the next swap.
+            self.service
+                .retention_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!("{e}; the file stays until a later swap removes it");
         }
         Ok(outcome)
     }

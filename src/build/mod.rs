@@ -22,6 +22,7 @@ mod blob;
 mod checks;
 mod pipeline;
 mod rejects;
+pub mod space;
 
 use std::fmt;
 use std::io::{self, BufWriter, IsTerminal};
@@ -46,6 +47,9 @@ pub struct Options {
     pub max_rejects: u64,
     /// Show progress on standard error (only when it is a terminal).
     pub progress: bool,
+    /// Build even when the output's filesystem has less free space than the
+    /// index is estimated to need.
+    pub ignore_free_space: bool,
 }
 
 /// Why a build failed.
@@ -63,12 +67,25 @@ pub enum BuildError {
         /// The file and line where reading stopped.
         at: String,
     },
+    #[error(
+        "not enough free space in {}: the build needs about {} (an index of about {} and {} of record JSON spilled beside it while it is built), and {} is free; free some space, or pass --ignore-free-space to try anyway",
+        dir.display(), space::human(need.total()), space::human(need.index), space::human(need.spill), space::human(*free)
+    )]
+    NoSpace {
+        dir: PathBuf,
+        need: space::Need,
+        free: u64,
+    },
+    #[error("checking the free space in {}: {error}", dir.display())]
+    FreeSpace { dir: PathBuf, error: io::Error },
     #[error("rejects report {path}: {error}")]
     Report { path: PathBuf, error: io::Error },
     #[error("writing the index: {0}")]
     Write(io::Error),
     #[error("spilling record JSON to a temporary file: {0}")]
     Spill(io::Error),
+    #[error("spilling record JSON to a temporary file in {}: {error}", dir.display())]
+    SpillIn { dir: PathBuf, error: io::Error },
 }
 
 /// Lines of one file, accounted for: read = indexed + rejected.
@@ -100,11 +117,43 @@ impl Summary {
     }
 }
 
+/// A spill error, naming the directory of the temporary file (which has no
+/// name of its own).
+fn in_dir(e: BuildError, dir: &Path) -> BuildError {
+    match e {
+        BuildError::Spill(error) => BuildError::SpillIn {
+            dir: dir.to_owned(),
+            error,
+        },
+        other => other,
+    }
+}
+
+/// Refuses a build whose index, by the snapshot's estimate, cannot fit in
+/// `out_dir`.
+fn check_space(dir: &Path, out_dir: &Path) -> Result<(), BuildError> {
+    let need = space::estimate(dir)?;
+    let free = space::available(out_dir).map_err(|error| BuildError::FreeSpace {
+        dir: out_dir.to_owned(),
+        error,
+    })?;
+    if need.total() > free {
+        return Err(BuildError::NoSpace {
+            dir: out_dir.to_owned(),
+            need,
+            free,
+        });
+    }
+    Ok(())
+}
+
 /// Builds the index of the snapshot in `dir` at `out`.
 ///
 /// Cost: one streaming pass over the snapshot. Memory grows with the number of
 /// records, about 90 bytes per item plus the entries of products and batches;
 /// their JSON is spilled to a temporary file beside `out`, never held.
+/// First, unless told otherwise, the output's filesystem must have room for
+/// what the snapshot is estimated to need ([`space::estimate`]).
 pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, BuildError> {
     let started = Instant::now();
     let report_path = options.rejects.clone().unwrap_or_else(|| {
@@ -112,21 +161,26 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
         name.push(".rejects.jsonl");
         PathBuf::from(name)
     });
-    let mut rejects = RejectLog::new(report_path).with_limit(options.max_rejects);
     let spill = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if !options.ignore_free_space {
+        check_space(dir, spill)?;
+    }
+    let mut rejects = RejectLog::new(report_path).with_limit(options.max_rejects);
     let Collected {
         payload,
         mut blob,
         files,
-    } = collect(dir, &mut rejects, options.progress, Some(spill))?;
+    } = collect(dir, &mut rejects, options.progress, Some(spill)).map_err(|e| in_dir(e, spill))?;
     let (rejected, report_path) = (rejects.count, rejects.finish()?);
     let writing = Instant::now();
     let written = write::write(
         payload,
-        &mut blob.reader().map_err(BuildError::Spill)?,
+        &mut blob
+            .reader()
+            .map_err(|e| in_dir(BuildError::Spill(e), spill))?,
         crate::date::unix_now(),
         out,
     )

@@ -160,13 +160,17 @@ impl From<OverlayError> for Error {
             OverlayError::Invalid(_) => Error::new(Kind::InvalidChange, e.to_string()),
             OverlayError::NoChange(_) => Error::new(Kind::NoChange, e.to_string()),
             OverlayError::NotDurable => Error::new(Kind::NotDurable, e.to_string()),
-            OverlayError::Io(_) => {
-                // The cause goes to the log; the client learns only what it
-                // must act on.
+            OverlayError::Io(ref io) => {
+                // The whole cause, with the file, goes to the log; the client
+                // learns the kind of fault it must act on (a full disk, a
+                // read-only one), not where the server keeps its files.
+                let kind = io.kind();
                 tracing::error!("overlay: {e}");
                 Error::new(
                     Kind::NotSaved,
-                    "the change could not be saved and is not in force",
+                    format!(
+                        "the change could not be saved and is not in force: {kind} (the server's log names the file)"
+                    ),
                 )
             }
         }

@@ -44,6 +44,12 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             load(&service.refused),
         ),
         (
+            "tracescan_retention_errors_total",
+            "counter",
+            "Published index files that retention could not remove.",
+            load(&service.retention_errors),
+        ),
+        (
             "tracescan_overlay_entries",
             "gauge",
             "Status changes in force.",
@@ -60,6 +66,18 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             "counter",
             "Status changes retired because a newer index carries them.",
             load(&overlay.retired_total),
+        ),
+        (
+            "tracescan_overlay_write_errors_total",
+            "counter",
+            "Status changes refused because the overlay log could not take them.",
+            load(&overlay.write_errors),
+        ),
+        (
+            "tracescan_overlay_log_failing_since_timestamp_seconds",
+            "gauge",
+            "Since when writing the overlay log fails, Unix seconds; 0 while it works (changes are refused meanwhile).",
+            load(&overlay.failing_since),
         ),
         (
             "tracescan_scans_total",

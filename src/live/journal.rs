@@ -33,7 +33,8 @@ impl Journal {
     /// Opens the log at `path`, creating it (and its directory) if needed,
     /// and returns its complete lines.
     pub fn open(path: &Path) -> io::Result<(Journal, Replayed)> {
-        let context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let context =
+            |e: io::Error| io::Error::new(e.kind(), format!("opening {}: {e}", path.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(context)?;
         }
@@ -81,7 +82,7 @@ impl Journal {
                     self.path.display()
                 );
             }
-            return Err(self.context(e));
+            return Err(self.context("appending to", e));
         }
         self.len += records.len() as u64;
         self.lines += records.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -90,7 +91,9 @@ impl Journal {
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data().map_err(|e| self.context(e))
+        self.file
+            .sync_data()
+            .map_err(|e| self.context("syncing", e))
     }
 
     /// Replaces the whole log with `records`, atomically and durably.
@@ -104,7 +107,22 @@ impl Journal {
                 self.lines = records.iter().filter(|&&b| b == b'\n').count() as u64;
                 Ok(())
             }
-            Err(e) => Err(self.context(e)),
+            Err(e) => Err(self.context("rewriting", e)),
+        }
+    }
+
+    /// Whether the file at the log's path is still the one this journal
+    /// writes to. A log removed or replaced under a running server (by a
+    /// clean-up script, an operator, a restored backup) would otherwise take
+    /// appends into a file no restart can read: its owner then writes the
+    /// whole state anew with [`Journal::replace`].
+    ///
+    /// Cost: two `stat` calls.
+    pub fn in_place(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (fs::metadata(&self.path), self.file.metadata()) {
+            (Ok(at_path), Ok(open)) => at_path.dev() == open.dev() && at_path.ino() == open.ino(),
+            _ => false,
         }
     }
 
@@ -122,7 +140,8 @@ impl Journal {
         &self.path
     }
 
-    fn context(&self, e: io::Error) -> io::Error {
-        io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+    /// `e`, saying what was being done to which file.
+    fn context(&self, doing: &str, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{doing} {}: {e}", self.path.display()))
     }
 }

@@ -206,6 +206,10 @@ pub struct Overlay {
     log: Mutex<Option<Journal>>,
     pub changes_total: AtomicU64,
     pub retired_total: AtomicU64,
+    /// Changes refused because the log could not take them.
+    pub write_errors: AtomicU64,
+    /// Since when writes to the log fail, Unix seconds; 0 while they succeed.
+    pub failing_since: AtomicU64,
 }
 
 impl Overlay {
@@ -220,6 +224,8 @@ impl Overlay {
             log: Mutex::new(log),
             changes_total: AtomicU64::new(0),
             retired_total: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            failing_since: AtomicU64::new(0),
         }
     }
 
@@ -256,11 +262,7 @@ impl Overlay {
         }
         // Rewrite a log that is mostly history: one line per change in force.
         if log.lines() > 2 * changes.len() as u64 + 64 {
-            let mut text = Vec::new();
-            for change in changes.iter() {
-                text.extend_from_slice(&Record::of(Op::Set, change, None).line());
-            }
-            log.replace(&text)?;
+            log.replace(&changes.as_log())?;
         }
         tracing::info!(
             "{}: {} overlay change(s) in force",
@@ -357,8 +359,9 @@ impl Overlay {
         Ok(carried.len())
     }
 
-    /// Logs and syncs one record, then publishes the changes `apply` makes.
-    /// The log's lock is held throughout, so changes apply in log order.
+    /// Logs and syncs one record, then publishes the changes `apply` makes;
+    /// a change the log cannot take is not put in force. The log's lock is
+    /// held throughout, so changes apply in log order.
     fn write(
         &self,
         op: Op,
@@ -368,12 +371,46 @@ impl Overlay {
     ) -> Result<(), OverlayError> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let log = log.as_mut().ok_or(OverlayError::NotDurable)?;
-        log.append(&Record::of(op, change, snapshot).line())?;
-        log.sync()?;
         let mut next = Changes::clone(&self.current.load());
         apply(&mut next);
+        let written = if log.in_place() {
+            log.append(&Record::of(op, change, snapshot).line())
+                .and_then(|()| log.sync())
+        } else {
+            // The log was removed or replaced under us: an append would go
+            // where no restart reads, so the changes in force are written
+            // anew (a vanished directory fails here, and nothing changes).
+            tracing::warn!(
+                "{}: the overlay log was removed or replaced; writing the {} change(s) in force anew",
+                log.path().display(),
+                next.len()
+            );
+            log.replace(&next.as_log())
+        };
+        if let Err(e) = written {
+            self.write_errors.fetch_add(1, Ordering::Relaxed);
+            let _ = self.failing_since.compare_exchange(
+                0,
+                unix_now().max(1) as u64,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            return Err(e.into());
+        }
+        self.failing_since.store(0, Ordering::Relaxed);
         self.current.store(Arc::new(next));
         Ok(())
+    }
+}
+
+impl Changes {
+    /// The log of exactly these changes: one `set` line each.
+    fn as_log(&self) -> Vec<u8> {
+        let mut text = Vec::new();
+        for change in self.iter() {
+            text.extend_from_slice(&Record::of(Op::Set, change, None).line());
+        }
+        text
     }
 }
 

@@ -77,6 +77,8 @@ pub struct ScanStats {
     /// Failed flushes in a row, and when the next may be tried.
     failures: std::sync::atomic::AtomicU32,
     retry_at_ms: AtomicU64,
+    /// Set by [`Scans::close`]: the flusher threads end.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The longest wait between two tries of a failing flush.
@@ -264,6 +266,17 @@ impl Scans {
         }
         let written = before.len();
         let result = (|| {
+            if !journal.in_place() {
+                // The log was removed or replaced under us: appending would
+                // write where no restart reads. Every count is written anew
+                // (a vanished directory fails here, and is tried again).
+                tracing::warn!(
+                    "{}: the scan log was removed or replaced; writing every count anew",
+                    journal.path().display()
+                );
+                self.compact(journal)?;
+                return Ok(written);
+            }
             if !text.is_empty() {
                 journal.append(text)?;
                 journal.sync()?;
@@ -315,6 +328,13 @@ impl Scans {
         result
     }
 
+    /// Flushes one last time and ends the flusher threads (a server's
+    /// stop): what the log does not take now is reported, not retried.
+    pub fn close(&self) -> io::Result<usize> {
+        self.stats.closed.store(true, Ordering::Relaxed);
+        self.flush()
+    }
+
     /// Whether the flushers should try now: not while a failed flush's
     /// backoff lasts (a full disk is not retried every interval).
     pub fn flush_due(&self) -> bool {
@@ -328,7 +348,23 @@ impl Scans {
             write_line(&mut text, &c);
             c.logged = c.count;
         }
-        log.replace(&text)?;
+        if let Err(e) = log.replace(&text) {
+            // Nothing was written, and the log may be gone: every count is
+            // ahead of it again, so every item goes back on the dirty list
+            // (the next flush that succeeds writes them all).
+            // (Keys are gathered first: a scan takes its shard and then the
+            // dirty list, so the list is never taken under a shard here.)
+            let mut keys = Vec::with_capacity(self.counts.len());
+            for mut c in self.counts.iter_mut() {
+                c.logged = 0;
+                keys.push(*c.key());
+            }
+            self.dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(keys);
+            return Err(e);
+        }
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             "{}: compacted to {} item(s), {} bytes",
@@ -394,7 +430,7 @@ pub fn spawn_flushers(scans: &Arc<Scans>, interval: Duration) -> io::Result<()> 
         .name("scan-flush".into())
         .spawn(move || {
             idle_class();
-            loop {
+            while !idle.stats.closed.load(Ordering::Relaxed) {
                 std::thread::sleep(interval);
                 if idle.flush_due() {
                     flush(&idle);
@@ -405,7 +441,7 @@ pub fn spawn_flushers(scans: &Arc<Scans>, interval: Duration) -> io::Result<()> 
     std::thread::Builder::new()
         .name("scan-flush-late".into())
         .spawn(move || {
-            loop {
+            while !late.stats.closed.load(Ordering::Relaxed) {
                 std::thread::sleep(interval);
                 if late.since_flush() > 2 * interval && late.flush_due() {
                     flush(&late);

@@ -198,21 +198,68 @@ fn open_decoded(path: &Path) -> Result<Box<dyn Read + Send>, SnapshotError> {
             "not a regular file",
         )));
     }
+    decoder(path, file).map_err(io)
+}
+
+/// `input`, the bytes of the file at `path`, decoded as its name says.
+fn decoder<R: Read + Send + 'static>(path: &Path, input: R) -> io::Result<Box<dyn Read + Send>> {
     let name = path.to_string_lossy();
     Ok(if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             1 << 16,
-            file,
+            input,
         )))
     } else if name.ends_with(".zst") {
-        let decoder = zstd::Decoder::new(file).map_err(|error| SnapshotError::Io {
-            path: path.to_owned(),
-            error,
-        })?;
-        Box::new(decoder)
+        Box::new(zstd::Decoder::new(input)?)
     } else {
-        Box::new(file)
+        Box::new(input)
     })
+}
+
+/// About how many bytes the file at `path` holds once decoded: its size for
+/// a plain file; for a compressed one, its size times the ratio of its first
+/// 8 MiB decoded to the compressed bytes they took (exact when the file is
+/// smaller). Reads at most that much.
+pub fn decoded_size(path: &Path) -> Result<u64, SnapshotError> {
+    const SAMPLE: u64 = 8 << 20;
+    let io = |error| SnapshotError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if path.extension().is_none_or(|x| x != "gz" && x != "zst") {
+        return Ok(size);
+    }
+    let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting = Counting {
+        inner: file,
+        read: consumed.clone(),
+    };
+    let mut decoded = decoder(path, counting).map_err(io)?;
+    let out = io::copy(&mut (&mut decoded).take(SAMPLE), &mut io::sink())
+        .map_err(|e| stream_error(path, e))?;
+    let took = consumed.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    Ok(if out < SAMPLE {
+        out
+    } else {
+        (size as f64 * out as f64 / took as f64) as u64
+    })
+}
+
+/// A reader that counts the bytes taken from it.
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// A read error inside a compressed stream is a truncated or damaged export,
