@@ -194,6 +194,29 @@ fn a_removed_scan_log_is_written_anew_with_every_count() {
 }
 
 #[test]
+fn a_scan_log_truncated_under_the_server_is_written_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("scans.log");
+    let scans = Scans::open(&log, 1_000_000).unwrap();
+    for serial in ["S1", "S2", "S3"] {
+        scans.count(gtin(), serial, 100, None);
+    }
+    scans.flush().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    scans.count(gtin(), "S1", 200, None);
+    scans.flush().unwrap();
+    drop(scans);
+    let reopened = Scans::open(&log, 1_000_000).unwrap();
+    assert_eq!(reopened.items(), 3, "no count lost with the cut part");
+    assert_eq!(reopened.get(gtin(), "S1").unwrap().count, 2);
+}
+
+#[test]
 fn a_removed_state_directory_keeps_counts_until_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

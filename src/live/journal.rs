@@ -112,16 +112,19 @@ impl Journal {
     }
 
     /// Whether the file at the log's path is still the one this journal
-    /// writes to. A log removed or replaced under a running server (by a
-    /// clean-up script, an operator, a restored backup) would otherwise take
-    /// appends into a file no restart can read: its owner then writes the
-    /// whole state anew with [`Journal::replace`].
+    /// writes to, as long as it wrote it. A log removed, replaced or
+    /// truncated under a running server (by a clean-up script, an operator,
+    /// a restored backup) would otherwise take appends into a file no
+    /// restart can read, or after a hole: its owner then writes the whole
+    /// state anew with [`Journal::replace`].
     ///
     /// Cost: two `stat` calls.
     pub fn in_place(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
         match (fs::metadata(&self.path), self.file.metadata()) {
-            (Ok(at_path), Ok(open)) => at_path.dev() == open.dev() && at_path.ino() == open.ino(),
+            (Ok(at_path), Ok(open)) => {
+                at_path.dev() == open.dev() && at_path.ino() == open.ino() && open.len() == self.len
+            }
             _ => false,
         }
     }
