@@ -418,6 +418,37 @@ fn lookups(c: &mut Criterion) {
             black_box(ready(routes::route(&app, Scope::All, peer, request(i))).status())
         })
     });
+    // A batch of 100 codes in one POST (the same codes, in turn), per
+    // code: the request's cost shared by a hundred lookups. The body is read
+    // under a deadline, so the route runs on a runtime with a timer.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let bodies: Vec<bytes::Bytes> = codes
+        .chunks(100)
+        .map(|chunk| serde_json::to_vec(chunk).unwrap().into())
+        .collect();
+    let batch_request = |n: usize| {
+        hyper::Request::post("/v1/scan")
+            .header(hyper::header::HOST, "bench")
+            .body(http_body_util::Full::new(bodies[n].clone()))
+            .unwrap()
+    };
+    let first = rt.block_on(routes::route(&app, Scope::All, peer, batch_request(0)));
+    assert_eq!(first.status(), 200, "{first:?}");
+    g.throughput(criterion::Throughput::Elements(100));
+    let mut n = 0;
+    g.bench_function("handle_request_batch_of_100_per_code", |b| {
+        b.iter(|| {
+            n = (n + 1) % bodies.len();
+            black_box(
+                rt.block_on(routes::route(&app, Scope::All, peer, batch_request(n)))
+                    .status(),
+            )
+        })
+    });
+    g.throughput(criterion::Throughput::Elements(1));
     g.bench_function("handle_request_counting_every_scan", |b| {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;

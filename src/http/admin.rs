@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::header;
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
@@ -23,14 +23,14 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::{Error, Kind};
-use super::{App, Body, json};
+use super::{App, json};
 use crate::code::Gtin;
 use crate::date::{rfc3339_utc, unix_now};
 use crate::live::overlay::{Change, Changes, NewStatus, Target};
 use crate::swap::{Outcome, SwapError};
 
 /// The largest admin request body read.
-const MAX_BODY: usize = 16 * 1024;
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// The admin API's bearer token. Never printed.
 pub struct Token(Vec<u8>);
@@ -103,23 +103,6 @@ pub enum ChangeOp {
 pub enum IndexOp {
     Reload,
     Rollback,
-}
-
-/// Reads a body of at most [`MAX_BODY`] bytes, arrived within `timeout`: a
-/// client that announces a body and withholds it must not hold a connection.
-pub async fn read_body<B: Body>(body: B, timeout: std::time::Duration) -> Result<Bytes, Error> {
-    let read = tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect());
-    match read.await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) => Err(Error::new(
-            Kind::BadBody,
-            format!("the request body could not be read (at most {MAX_BODY} bytes): {e}"),
-        )),
-        Err(_) => Err(Error::new(
-            Kind::BodyTimeout,
-            format!("the request body did not arrive within {timeout:?}"),
-        )),
-    }
 }
 
 /// Reload or rollback, on tokio's blocking pool: verifying a large index takes

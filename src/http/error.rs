@@ -42,8 +42,10 @@ pub enum Kind {
     /// The admin API is off: no token configured.
     AdminDisabled,
     Unauthorized,
-    /// An admin request body that could not be read.
+    /// A request body that could not be read, or does not say what it must.
     BadBody,
+    /// A request body over its route's limit.
+    BodyTooLarge,
     /// An admin change that is malformed.
     InvalidChange,
     /// An admin change naming a record the index does not have.
@@ -76,6 +78,7 @@ impl Kind {
             Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Kind::NotReady | Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Kind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::AdminDisabled => StatusCode::FORBIDDEN,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotDurable | Kind::NoIndexDir | Kind::Refused => StatusCode::CONFLICT,
@@ -99,6 +102,7 @@ impl Kind {
             Kind::AdminDisabled => "admin_disabled",
             Kind::Unauthorized => "unauthorized",
             Kind::BadBody => "bad_body",
+            Kind::BodyTooLarge => "body_too_large",
             Kind::InvalidChange => "invalid_change",
             Kind::UnknownRecord => "unknown",
             Kind::NoChange => "no_change",

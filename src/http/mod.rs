@@ -100,3 +100,31 @@ pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<
     );
     resp
 }
+
+/// Reads a request body of at most `limit` bytes, arrived within `timeout`:
+/// a client that announces a body and withholds it must not hold a
+/// connection, and one that sends too much is refused with 413.
+pub(crate) async fn read_body<B: Body>(
+    body: B,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, error::Error> {
+    use error::{Error, Kind};
+    use http_body_util::{BodyExt, Limited};
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect());
+    match read.await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Error::new(
+            Kind::BodyTooLarge,
+            format!("the request body is over {limit} bytes"),
+        )),
+        Ok(Err(e)) => Err(Error::new(
+            Kind::BadBody,
+            format!("the request body could not be read: {e}"),
+        )),
+        Err(_) => Err(Error::new(
+            Kind::BodyTimeout,
+            format!("the request body did not arrive within {timeout:?}"),
+        )),
+    }
+}

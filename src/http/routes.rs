@@ -1,5 +1,6 @@
 //! Every route, in one `match (method, path)`: lookups and health (SPEC
-//! section 4), metrics and the admin API. What a route does lives in the
+//! sections 4 and 5), batch lookups, the API description, metrics and the
+//! admin API. What a route does lives in the
 //! service or in [`super::admin`]; here a request is only taken apart and an
 //! answer put together.
 
@@ -21,6 +22,14 @@ use crate::service::{Answer, Code, Request as Scan};
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// The largest header section we serve; larger ones get 431.
 pub const MAX_HEADER_SECTION: usize = 16 * 1024;
+/// The OpenAPI 3.1 description of every public route, as committed.
+const OPENAPI: &[u8] = include_bytes!("../../docs/openapi.json");
+
+/// The most codes one batch lookup may carry; more get 413.
+pub const MAX_BATCH: usize = 1000;
+/// The largest batch body: room for [`MAX_BATCH`] codes of 512 bytes, JSON
+/// escapes and all; larger ones get 413.
+pub const MAX_BATCH_BODY: usize = 1 << 20;
 
 /// Answers one request on a listener that serves `scope`.
 ///
@@ -125,6 +134,9 @@ async fn answer<B: Body>(
             None => Err(Error::not_ready()),
         },
         (&Method::GET | &Method::HEAD, "/metrics") => Ok(metrics::render(service)),
+        (&Method::GET | &Method::HEAD, "/openapi.json") => {
+            Ok(json(StatusCode::OK, Bytes::from_static(OPENAPI)))
+        }
         (&Method::GET | &Method::HEAD, "/v1/scan") => {
             match query_param(parts.uri.query().unwrap_or(""), "code") {
                 Some(Ok(code)) => lookup(app, parts, peer, &code, Code::Raw(&code)),
@@ -135,6 +147,10 @@ async fn answer<B: Body>(
                     "the code parameter is missing: GET /v1/scan?code=...",
                 ),
             }
+        }
+        (&Method::POST, "/v1/scan") => {
+            let body = super::read_body(body, MAX_BATCH_BODY, app.body_timeout).await?;
+            batch(app, parts, peer, &body)
         }
         (&Method::GET | &Method::HEAD, p) if p.starts_with("/01/") => {
             let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
@@ -159,12 +175,13 @@ async fn answer<B: Body>(
             } else {
                 ChangeOp::Set
             };
-            let body = admin::read_body(body, app.body_timeout).await?;
+            let body = super::read_body(body, admin::MAX_BODY, app.body_timeout).await?;
             admin::change(app, body, op).await
         }
         (&Method::POST, "/admin/reload") => admin::index(app, IndexOp::Reload).await,
         (&Method::POST, "/admin/rollback") => admin::index(app, IndexOp::Rollback).await,
-        (_, "/healthz" | "/readyz" | "/v1/index" | "/v1/scan" | "/metrics") => {
+        (_, "/v1/scan") => Err(Error::method_not_allowed("GET, HEAD, POST")),
+        (_, "/healthz" | "/readyz" | "/v1/index" | "/metrics" | "/openapi.json") => {
             Err(Error::method_not_allowed("GET, HEAD"))
         }
         (_, p) if p.starts_with("/01/") || p.starts_with("/s/") => {
@@ -269,6 +286,79 @@ fn lookup(
     };
     let answer = app.service.scan(generation, scan);
     Ok(lookup_response(parts, answer, generation.number))
+}
+
+/// A batch lookup: a JSON array of up to [`MAX_BATCH`] codes answered by an
+/// array of the single lookups' answers, in order, each with its own status
+/// (`{"status": 200, "answer": {...}}`). An entry that is not a string is
+/// answered as a malformed code; it does not fail the rest. Each item found
+/// is counted as a scan by this client, as a GET of it would be.
+fn batch(
+    app: &App,
+    parts: &Parts,
+    peer: IpAddr,
+    body: &[u8],
+) -> Result<Response<Full<Bytes>>, Error> {
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|e| {
+        Error::new(
+            Kind::BadBody,
+            format!("the body must be a JSON array of codes: {e}"),
+        )
+    })?;
+    if entries.len() > MAX_BATCH {
+        return Err(Error::new(
+            Kind::BodyTooLarge,
+            format!(
+                "a batch holds at most {MAX_BATCH} codes, this one {}",
+                entries.len()
+            ),
+        ));
+    }
+    let current = app.service.current();
+    let generation = current.as_ref().ok_or_else(Error::not_ready)?;
+    let client = client_hash(client_of(parts, peer, &app.trusted_proxies));
+    let mut out = Vec::with_capacity(entries.len() * 2560 + 2);
+    out.push(b'[');
+    for (i, entry) in entries.iter().enumerate() {
+        let answer = match entry.as_str() {
+            Some(code) => app.service.scan(
+                generation,
+                Scan {
+                    shown: code,
+                    code: Code::Raw(code),
+                    count: true,
+                    client: Some(client),
+                    format: Format::Json,
+                },
+            ),
+            None => Answer::invalid_code(
+                &Format::Json,
+                None,
+                &format!("entry {i} of the batch is not a string: {entry}"),
+            ),
+        };
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"status\":");
+        out.extend_from_slice(lookup_status(answer.outcome).as_str().as_bytes());
+        out.extend_from_slice(b",\"answer\":");
+        out.extend_from_slice(&answer.body);
+        out.push(b'}');
+    }
+    out.push(b']');
+    let mut resp = json(StatusCode::OK, out);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        "x-tracescan-generation",
+        HeaderValue::from(generation.number),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 /// What renders a lookup's answer: a page in the reader's language for a
