@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use tracescan::build::{self, Options};
 use tracescan::date::{Date, parse_utc_offset};
 use tracescan::index::Index;
 use tracescan::index::format::Header;
-use tracescan::serve::{self, index_for};
+use tracescan::serve::{self, LogFormat, index_for};
 use tracescan::service::{self, Outcome};
 
 #[global_allocator]
@@ -77,15 +77,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into a file.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(Cli::parse()) {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("tracescan: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = match &cli.command {
+        Command::Serve(config) => config.log_format,
+        _ => LogFormat::Auto,
+    };
+    init_logging(format);
+    match run(cli) {
         Ok(code) => code,
         // A closed pipe (`| head`) ends the output; it is not an error.
         Err(e)
@@ -98,6 +102,52 @@ fn main() -> ExitCode {
             eprintln!("tracescan: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The command line, with the settings of a `serve --config` file merged in
+/// below the flags and the environment.
+fn parse() -> Result<Cli> {
+    // Help, version and malformed flags end the process here, as clap does.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    let Command::Serve(config) = &cli.command else {
+        return Ok(cli);
+    };
+    let Some(file) = &config.config else {
+        return Ok(cli);
+    };
+    let given = matches
+        .subcommand_matches("serve")
+        .expect("the serve command was given");
+    let from_file = serve::file_args(file, given)?;
+    if from_file.is_empty() {
+        return Ok(cli);
+    }
+    // `tracescan serve ARGS`: the file's flags go before the command line's.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let at = argv
+        .iter()
+        .position(|a| a == "serve")
+        .map_or(argv.len(), |i| i + 1);
+    argv.splice(at..at, from_file);
+    Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// Log lines on standard error: JSON objects, one a line, for a log
+/// pipeline; or text, coloured only for a person at a terminal. Either way
+/// no input can forge a line: JSON escapes every control character, and the
+/// text format escapes the ones a terminal would act on.
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+        LogFormat::Auto => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 
@@ -117,6 +167,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ignore_free_space,
             };
             print!("{}", build::build(&snapshot, &out, &options)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(config) if config.check_config => {
+            println!("{config:#?}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(config) => {

@@ -28,76 +28,172 @@ const SCAN_COMPACT_MIN_LINES: u64 = 100_000;
 /// Every setting of `tracescan serve`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Config {
+    /// A TOML file of settings, keyed by these flags' names
+    /// (`scan-flush-ms = 500`): a flag beats its TRACESCAN_… variable, which
+    /// beats the file, which beats the default. An unknown key is refused.
+    #[arg(long, env = "TRACESCAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the settings as they would be used, and exit.
+    #[arg(long)]
+    pub check_config: bool,
     /// An index file built by `tracescan build`.
-    #[arg(long, conflicts_with = "snapshot")]
+    #[arg(long, conflicts_with = "snapshot", env = "TRACESCAN_INDEX")]
     pub index: Option<PathBuf>,
     /// A snapshot directory to build (if needed) and serve.
-    #[arg(long, conflicts_with = "index_dir")]
+    #[arg(long, conflicts_with = "index_dir", env = "TRACESCAN_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
     /// A directory of published indexes: the newest is served, and a newer
     /// one is swapped in when it appears (checked every --poll-ms, and on
     /// SIGHUP).
-    #[arg(long, conflicts_with = "index")]
+    #[arg(long, conflicts_with = "index", env = "TRACESCAN_INDEX_DIR")]
     pub index_dir: Option<PathBuf>,
     /// With --index-dir: how many published indexes to keep on disk.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, env = "TRACESCAN_KEEP")]
     pub keep: usize,
     /// With --index-dir: how often to look for a new index, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, env = "TRACESCAN_POLL_MS")]
     pub poll_ms: u64,
     /// A file holding the admin API's bearer token (at least 16
     /// characters); TRACESCAN_ADMIN_TOKEN works too. Without either, the
     /// admin API is off.
-    #[arg(long)]
+    #[arg(long, env = "TRACESCAN_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// Serve the admin API on this address only, not on --listen.
-    #[arg(long)]
+    #[arg(long, env = "TRACESCAN_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// Where status changes (overlay.log) and scan counts (scans.log) are
     /// kept (default: DIR/state with --index-dir). Without one, scan
     /// counts are kept in memory only and status changes are refused.
-    #[arg(long)]
+    #[arg(long, env = "TRACESCAN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// How often scan counts are written to the scan log and synced, in
     /// milliseconds: the most a crash can lose.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, env = "TRACESCAN_SCAN_FLUSH_MS")]
     pub scan_flush_ms: u64,
     /// Warn `scanned_many_times` when an item has been scanned more often.
-    #[arg(long, default_value_t = DEFAULT_WARN_ABOVE)]
+    #[arg(long, default_value_t = DEFAULT_WARN_ABOVE, env = "TRACESCAN_SCAN_WARN_ABOVE")]
     pub scan_warn_above: u64,
     /// One client's repeated scans of an item count once every this many
     /// seconds (to twice as many), so that no single client can push a
     /// genuine stamp past --scan-warn-above; 0 counts every scan.
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = 3600, env = "TRACESCAN_SCAN_REPEAT_WINDOW_S")]
     pub scan_repeat_window_s: u64,
     /// A proxy or load balancer in front of the server (repeatable): from
     /// it, the client is the address it names in X-Forwarded-For.
-    #[arg(long = "trusted-proxy")]
+    #[arg(
+        long = "trusted-proxy",
+        env = "TRACESCAN_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<IpAddr>,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "TRACESCAN_LISTEN")]
     pub listen: SocketAddr,
     /// Worker threads, each with its own listener (default: one per core).
-    #[arg(long)]
+    #[arg(long, env = "TRACESCAN_THREADS")]
     pub threads: Option<usize>,
     /// UTC offset of the service's calendar, for expiry dates.
-    #[arg(long, default_value = "+07:00", value_parser = crate::date::parse_utc_offset)]
+    #[arg(long, default_value = "+07:00", value_parser = crate::date::parse_utc_offset, env = "TRACESCAN_UTC_OFFSET")]
     pub utc_offset: i64,
     /// A client that has not sent a whole request head within this many
     /// milliseconds is disconnected (an idle keep-alive connection too); an
     /// admin request body has as long to arrive.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "TRACESCAN_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: u64,
     /// Connections served at once; near it, idle keep-alive connections are
     /// closed first; past it, new connections get 503 with Retry-After
     /// (health checks still answer). Lowered to fit the file-descriptor
     /// limit.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "TRACESCAN_MAX_CONNECTIONS")]
     pub max_connections: usize,
     /// After SIGTERM, how long open requests may take to finish, in
     /// milliseconds, before their connections are closed.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "TRACESCAN_DRAIN_TIMEOUT_MS")]
     pub drain_timeout_ms: u64,
+    /// How log lines are written: `json` (one object a line, for a log
+    /// pipeline), `text`, or `auto` (text, coloured on a terminal).
+    #[arg(long, value_enum, default_value = "auto", env = "TRACESCAN_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log one request in this many (method, path, status, microseconds);
+    /// 0 logs none.
+    #[arg(long, default_value_t = 0, env = "TRACESCAN_ACCESS_LOG_SAMPLE")]
+    pub access_log_sample: u64,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+/// The largest `--config` file read.
+const MAX_CONFIG_FILE: u64 = 64 * 1024;
+
+/// The arguments the `--config` file adds to a `serve` command line: a flag
+/// for each key of the file that neither the command line nor the
+/// environment set (they win over the file). `given` is what clap made of
+/// the command line and the environment.
+pub fn file_args(
+    path: &Path,
+    given: &clap::ArgMatches,
+) -> Result<Vec<std::ffi::OsString>, ServeError> {
+    use std::io::Read;
+    let bad = |detail: String| ServeError::Config(format!("{}: {detail}", path.display()));
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_FILE + 1).read_to_string(&mut text))
+        .map_err(|e| bad(e.to_string()))?;
+    if text.len() as u64 > MAX_CONFIG_FILE {
+        return Err(bad(format!("over {MAX_CONFIG_FILE} bytes")));
+    }
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+    let command = <Config as clap::Args>::augment_args(clap::Command::new("serve"));
+    let known: Vec<&clap::Arg> = command
+        .get_arguments()
+        .filter(|a| {
+            a.get_long()
+                .is_some_and(|l| !matches!(l, "config" | "check-config"))
+        })
+        .collect();
+    let mut args = Vec::new();
+    for (key, value) in &table {
+        let Some(arg) = known.iter().find(|a| a.get_long() == Some(key.as_str())) else {
+            let names: Vec<&str> = known.iter().filter_map(|a| a.get_long()).collect();
+            return Err(bad(format!(
+                "unknown key `{key}`; the keys are {}",
+                names.join(", ")
+            )));
+        };
+        let source = given.value_source(arg.get_id().as_str());
+        if matches!(
+            source,
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        let values = match value {
+            toml::Value::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        for value in values {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(bad(format!(
+                        "`{key}` must be a string, a whole number or a list of them, found {other}"
+                    )));
+                }
+            };
+            args.push(format!("--{key}={text}").into());
+        }
+    }
+    Ok(args)
 }
 
 impl Default for Config {
@@ -125,6 +221,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Token(String),
+    #[error("settings: {0}")]
+    Config(String),
     #[error("no --index or --snapshot given, and the bundled sample (data/sample) is not here")]
     NoSample,
     #[error("{0}")]
@@ -216,6 +314,7 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         reloader: reloader.clone(),
         body_timeout: header_timeout,
         trusted_proxies: config.trusted_proxies.clone(),
+        access_log: http::AccessLog::every(config.access_log_sample),
     });
     let bind = |addr: SocketAddr, threads| {
         http::bind(addr, threads).map_err(|source| ServeError::Bind { addr, source })

@@ -54,6 +54,38 @@ pub struct App {
     /// Proxies whose `X-Forwarded-For` names the client; from any other
     /// peer the header is ignored (anyone can write it).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Which requests are logged.
+    pub access_log: AccessLog,
+}
+
+/// Access logging, sampled: one request in `every` is logged (method, path
+/// as sent, status, microseconds), none when `every` is 0. Off by default:
+/// at tens of thousands of scans a second, a line each would cost more than
+/// the answers.
+#[derive(Debug, Default)]
+pub struct AccessLog {
+    every: u64,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl AccessLog {
+    pub fn every(every: u64) -> AccessLog {
+        AccessLog {
+            every,
+            seen: Default::default(),
+        }
+    }
+
+    fn is_on(&self) -> bool {
+        self.every > 0
+    }
+
+    /// Whether the request now ending is one to log.
+    fn sampled(&self) -> bool {
+        self.seen
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(self.every)
+    }
 }
 
 impl App {
@@ -65,6 +97,7 @@ impl App {
             reloader: None,
             body_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            access_log: AccessLog::default(),
         }
     }
 }

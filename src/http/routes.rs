@@ -41,10 +41,23 @@ pub async fn route<B: Body>(
     peer: IpAddr,
     req: Request<B>,
 ) -> Response<Full<Bytes>> {
+    let started = app.access_log.is_on().then(std::time::Instant::now);
     let (parts, body) = req.into_parts();
     let is_admin = parts.uri.path().starts_with("/admin/");
     let answered = answer(app, scope, peer, &parts, body, is_admin).await;
     let resp = nosniff(answered.unwrap_or_else(Error::into_response));
+    if let Some(started) = started
+        && app.access_log.sampled()
+    {
+        tracing::info!(
+            target: "tracescan::access",
+            method = %parts.method,
+            path = %parts.uri.path(),
+            status = resp.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
     if is_admin {
         let (method, path) = (&parts.method, parts.uri.path());
         if resp.status().is_success() {
