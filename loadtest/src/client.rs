@@ -44,6 +44,10 @@ pub struct Plan {
     pub max_requests: u64,
     /// How answers are judged.
     pub check: Check,
+    /// Codes per request: above 1, each request is a batch lookup (`POST
+    /// /v1/scan`) of that many consecutive codes of the sequence, and each
+    /// code's answer in it is judged and counted as an answer.
+    pub batch: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -96,6 +100,52 @@ struct Conn {
 }
 
 pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
+    // What a connection sends, in the order of the sequence: one request
+    // per case, or one batch per run of `plan.batch` cases. Built before
+    // the clock starts.
+    let units: Vec<Unit> = if plan.batch > 1 {
+        work.sequence
+            .chunks(plan.batch)
+            .map(|members| {
+                let codes: Vec<&str> = members
+                    .iter()
+                    .map(|&m| work.cases[m as usize].code.as_str())
+                    .collect();
+                let body = serde_json::to_vec(&codes).expect("codes serialise");
+                let mut request = format!(
+                    "POST /v1/scan HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    plan.host,
+                    body.len()
+                )
+                .into_bytes();
+                request.extend_from_slice(&body);
+                Unit {
+                    request,
+                    members: members.to_vec(),
+                }
+            })
+            .collect()
+    } else {
+        work.sequence
+            .iter()
+            .map(|&case| {
+                let c = &work.cases[case as usize];
+                let accept = if work.page {
+                    "Accept: text/html\r\n"
+                } else {
+                    ""
+                };
+                Unit {
+                    request: format!(
+                        "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n",
+                        c.target, plan.host
+                    )
+                    .into_bytes(),
+                    members: vec![case],
+                }
+            })
+            .collect()
+    };
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(plan.connections);
     let start = Instant::now();
@@ -122,27 +172,11 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
             input: Vec::with_capacity(64 * 1024),
             // Spread the connections' schedules over one interval.
             due: start + interval.mul_f64(i as f64 / plan.connections as f64),
-            position: i * work.sequence.len() / plan.connections.max(1),
+            position: i * work.sequence.len().div_ceil(plan.batch.max(1)) / plan.connections.max(1),
             broken: false,
             shed: false,
         });
     }
-    let requests: Vec<Vec<u8>> = work
-        .cases
-        .iter()
-        .map(|c| {
-            let accept = if work.page {
-                "Accept: text/html\r\n"
-            } else {
-                ""
-            };
-            format!(
-                "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n",
-                c.target, plan.host
-            )
-            .into_bytes()
-        })
-        .collect();
     let needles: Vec<Vec<memmem::Finder<'_>>> = work
         .cases
         .iter()
@@ -181,10 +215,10 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                     }
                     Pace::Rate(_) => break,
                 };
-                let case = work.sequence[c.position % work.sequence.len()];
+                let unit = (c.position % units.len()) as u32;
                 c.position += 1;
-                c.out.extend_from_slice(&requests[case as usize]);
-                c.outstanding.push_back((case, intended));
+                c.out.extend_from_slice(&units[unit as usize].request);
+                c.outstanding.push_back((unit, intended));
                 sent += 1;
             }
             if matches!(plan.pace, Pace::Rate(_)) && c.outstanding.len() < plan.depth {
@@ -239,7 +273,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
             let now = Instant::now();
             let mut consumed = 0;
             while let Some((len, status, body)) = parse_response(&c.input[consumed..]) {
-                let Some((case, intended)) = c.outstanding.pop_front() else {
+                let Some((unit, intended)) = c.outstanding.pop_front() else {
                     let e = io::Error::other("an answer to no request");
                     fail(&mut out, c, &e);
                     break;
@@ -251,11 +285,17 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                     consumed += len;
                     continue;
                 }
-                judge(&mut out, plan.check, work, &needles, case, status, body);
-                out.answers += 1;
+                let members = &units[unit as usize].members;
+                if plan.batch > 1 {
+                    judge_batch(&mut out, plan.check, work, &needles, members, status, body);
+                } else {
+                    judge(&mut out, plan.check, work, &needles, members[0], status, body);
+                }
+                out.answers += members.len() as u64;
                 out.body_bytes += body.len() as u64;
                 if intended >= timed_from {
-                    out.timed += 1;
+                    // Throughput is in codes answered; latency is per request.
+                    out.timed += members.len() as u64;
                     last_answer = now;
                     let micros = now.saturating_duration_since(intended).as_micros() as u64;
                     out.latency.saturating_record(micros.max(1));
@@ -321,6 +361,53 @@ fn fail(out: &mut Outcome, c: &mut Conn, e: &io::Error) {
     match out.errors.iter_mut().find(|(k, _)| *k == kind) {
         Some((_, n)) => *n += 1,
         None => out.errors.push((kind, 1)),
+    }
+}
+
+/// What a connection sends at once, and the cases it answers.
+struct Unit {
+    request: Vec<u8>,
+    members: Vec<u32>,
+}
+
+/// Judges a batch answer: an array with one `{"status", "answer"}` per
+/// member, in order.
+fn judge_batch(
+    out: &mut Outcome,
+    check: Check,
+    work: &Workload,
+    needles: &[Vec<memmem::Finder<'_>>],
+    members: &[u32],
+    status: u16,
+    body: &[u8],
+) {
+    #[derive(serde::Deserialize)]
+    struct Element<'a> {
+        status: u16,
+        #[serde(borrow)]
+        answer: &'a serde_json::value::RawValue,
+    }
+    let elements: Vec<Element<'_>> = match serde_json::from_slice(body) {
+        Ok(e) if status == 200 => e,
+        _ => Vec::new(),
+    };
+    if elements.len() != members.len() {
+        // Every member is wrong: the batch did not answer them.
+        for &case in members {
+            judge(out, check, work, needles, case, 0, b"");
+        }
+        return;
+    }
+    for (element, &case) in elements.iter().zip(members) {
+        judge(
+            out,
+            check,
+            work,
+            needles,
+            case,
+            element.status,
+            element.answer.get().as_bytes(),
+        );
     }
 }
 

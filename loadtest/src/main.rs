@@ -102,6 +102,10 @@ struct RunArgs {
     /// Stop sending after this many requests.
     #[arg(long, default_value_t = 50_000_000)]
     max_requests: u64,
+    /// Codes per request: above 1, batch lookups (`POST /v1/scan`) of that
+    /// many codes, each code's answer judged and counted as an answer.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     #[arg(long, value_enum, default_value = "snapshot")]
     check: Check,
     /// The server's pid: its CPU time per answer is measured.
@@ -170,6 +174,9 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
     if !args.target.ip().is_loopback() {
         bail!("{}: load tests stay on loopback", args.target);
     }
+    if args.batch > 1 && args.work.page {
+        bail!("--batch and --page: a batch lookup answers JSON only");
+    }
     let workload = draw(&args.work)?;
     let plan = Plan {
         addr: args.target,
@@ -181,6 +188,7 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         duration: Duration::from_secs_f64(args.duration),
         max_requests: args.max_requests,
         check: args.check,
+        batch: args.batch,
     };
     let cpu_before = args.server_pid.map(server_cpu_ns).transpose()?;
     let outcome = client::run(&plan, &workload)?;
@@ -201,6 +209,7 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         "duration_s": args.duration,
         "check": args.check,
         "page": args.work.page,
+        "batch": args.batch,
     });
     let summary = report::summarize(&args.label, setup, &outcome, cpu);
     print!("{}", summary.text());

@@ -138,6 +138,8 @@ pub struct Expect {
 pub struct Case {
     /// The request target, as sent.
     pub target: String,
+    /// The code itself, as a batch lookup carries it.
+    pub code: String,
     pub form: Form,
     pub expect: Expect,
 }
@@ -308,8 +310,20 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32, page: bool)
         }
     };
     Case {
+        code: code_of(&target),
         target,
         form,
         expect,
+    }
+}
+
+/// The code a request target looks up: the `code` parameter of a scan, or
+/// a Digital Link path on a host of its own.
+fn code_of(target: &str) -> String {
+    match target.strip_prefix("/v1/scan?code=") {
+        Some(encoded) => percent_encoding::percent_decode_str(encoded)
+            .decode_utf8_lossy()
+            .into_owned(),
+        None => format!("https://id.example.vn{target}"),
     }
 }

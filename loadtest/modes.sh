@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# What the consumer page costs beside the JSON answer, over real sockets:
+# What each way of asking costs beside a single JSON lookup, over real
+# sockets:
 #
-#   loadtest/page.sh [ITEMS] [SECONDS] [ROUNDS]    # default: 1000000 items, 10 s, 3 rounds
+#   loadtest/modes.sh [ITEMS] [SECONDS] [ROUNDS] [MODES]
+#       # default: 1000000 items, 10 s, 3 rounds, "json page batch"
 #
 # One tracescan (one worker thread, core 0) serves a generated snapshot of
 # ITEMS items; loadgen (core 1) asks it, closed loop, 32 connections, for
-# item hits in every code form (element string, raw, Digital Link, stamp):
-# as JSON, then as pages (`--page`: `Accept: text/html`, every page checked
-# for the item's GTIN and serial), ROUNDS times in turn so that drift on a
-# shared machine falls on both. Prints each run and, last, the medians and
-# the ratio page/JSON of server CPU per answer. Results go to
-# loadtest/results/<date>-<host>-page/. Loopback only.
+# item hits in every code form (element string, raw, Digital Link, stamp),
+# in each mode: `json` (single lookups), `page` (the consumer page: `Accept:
+# text/html`, every page checked for the item's GTIN and serial), `batch`
+# (`POST /v1/scan` of 100 codes, each code's answer checked). The modes run
+# in turn, ROUNDS times, so that drift on a shared machine falls on all.
+# Prints each run and, last, the medians of server CPU per answer (per code
+# for a batch) and each mode's ratio to `json`. Results go to
+# loadtest/results/<date>-<host>-modes/. Loopback only.
 set -euo pipefail
 items=${1:-1000000}
 seconds=${2:-10}
 rounds=${3:-3}
+modes=${4:-json page batch}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${TRACESCAN_LOADTEST_DIR:-$root/target/loadtest}
-out=$root/loadtest/results/$(date -u +%Y-%m-%d)-$(hostname)-page
+out=$root/loadtest/results/$(date -u +%Y-%m-%d)-$(hostname)-modes
 mkdir -p "$work" "$out"
 port=18083
 cargo build --release --quiet --workspace --bins --manifest-path "$root/Cargo.toml"
@@ -48,9 +53,12 @@ load() { # LABEL ARGS...
 }
 field() { sed -n "s/^ *\"$2\": \([0-9.]*\).*/\1/p" "$out/$1.json" | head -1; } # RUN NAME
 taskset -c 1 "$bin/loadgen" run --target "127.0.0.1:$port" --snapshot "$snap" --duration 3 --label settle >/dev/null
+args_of() { case $1 in json) ;; page) echo --page ;; batch) echo --batch 100 ;; esac; }
 for r in $(seq 1 "$rounds"); do
-  load "json-$r"
-  load "page-$r" --page
+  for mode in $modes; do
+    # shellcheck disable=SC2046
+    load "$mode-$r" $(args_of "$mode")
+  done
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -58,15 +66,17 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
   echo "| run | answers/s | p50 ms | p99 ms | server CPU µs/answer | body bytes |"
   echo "| --- | --- | --- | --- | --- | --- |"
   for r in $(seq 1 "$rounds"); do
-    for kind in json page; do
-      run=$kind-$r
+    for mode in $modes; do
+      run=$mode-$r
       printf '| %s | %.0f | %.3f | %.3f | %.2f | %s |\n' "$run" "$(field $run throughput)" \
         "$(awk "BEGIN{print $(field $run p50)/1000}")" "$(awk "BEGIN{print $(field $run p99)/1000}")" \
         "$(field $run server_cpu_us_per_request)" "$(field $run mean_body_bytes)"
     done
   done
-  json=$(for r in $(seq 1 "$rounds"); do field "json-$r" server_cpu_us_per_request; done | median)
-  page=$(for r in $(seq 1 "$rounds"); do field "page-$r" server_cpu_us_per_request; done | median)
   echo
-  awk "BEGIN{printf \"median server CPU per answer: JSON %.2f µs, page %.2f µs; page/JSON = %.2f\n\", $json, $page, $page/$json}"
+  json=$(for r in $(seq 1 "$rounds"); do field "json-$r" server_cpu_us_per_request; done | median)
+  for mode in $modes; do
+    m=$(for r in $(seq 1 "$rounds"); do field "$mode-$r" server_cpu_us_per_request; done | median)
+    awk "BEGIN{printf \"median server CPU per answer, $mode: %.2f µs; $mode/json = %.2f\n\", $m, $m/$json}"
+  done
 } | tee "$out/summary.md"
