@@ -29,8 +29,8 @@
 //! `index` → `code`; `swap` → `service`; nothing imports `http` but `serve`.
 //!
 //! Beside the pipeline: [`date`] (the calendar), [`durable`] (whole files
-//! replaced atomically), [`synth`] (synthetic snapshots for tests, benches and
-//! load tests).
+//! replaced atomically), [`log`] (log lines, JSON or text, never forged by
+//! input), [`synth`] (synthetic snapshots for tests, benches and load tests).
 pub mod build;
 pub mod code;
 pub mod date;
@@ -38,6 +38,7 @@ pub mod durable;
 pub mod http;
 pub mod index;
 pub mod live;
+pub mod log;
 pub mod lookup;
 pub mod render;
 pub mod serve;

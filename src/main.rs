@@ -4,7 +4,7 @@
 //! Typed errors come from the library; here, at the edge, they become messages
 //! on standard error and exit code 2 (1 for a lookup that found nothing).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         Command::Serve(config) => config.log_format,
         _ => LogFormat::Auto,
     };
-    init_logging(format);
+    tracescan::log::init(format);
     match run(cli) {
         Ok(code) => code,
         // A closed pipe (`| head`) ends the output; it is not an error.
@@ -132,23 +132,6 @@ fn parse() -> Result<Cli> {
         .map_or(argv.len(), |i| i + 1);
     argv.splice(at..at, from_file);
     Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
-}
-
-/// Log lines on standard error: JSON objects, one a line, for a log
-/// pipeline; or text, coloured only for a person at a terminal. Either way
-/// no input can forge a line: JSON escapes every control character, and the
-/// text format escapes the ones a terminal would act on.
-fn init_logging(format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.with_ansi(false).init(),
-        LogFormat::Auto => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -186,3 +186,38 @@ fn json_logs_are_one_object_a_line_with_the_events_fields() {
     assert!(access["micros"].is_u64());
     assert!(!stderr.contains('\u{1b}'), "no raw escape reaches the log");
 }
+
+/// A published file named to look like a log line of its own stays inside
+/// the line that names it, in text logs.
+#[test]
+fn text_logs_cannot_be_forged_by_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let forged = "a\n2026-12-01T00:00:00Z  INFO tracescan: forged.tsidx";
+    common::publish(dir.path(), forged);
+    let mut child = tracescan()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+            "--index-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let serving = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("tracescan::swap: serving"))
+        .expect("the swap is logged");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        serving.contains("/a\\n2026-12-01T00:00:00Z  INFO tracescan: forged.tsidx as generation 1"),
+        "{serving}"
+    );
+}

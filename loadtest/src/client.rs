@@ -289,7 +289,9 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                 if plan.batch > 1 {
                     judge_batch(&mut out, plan.check, work, &needles, members, status, body);
                 } else {
-                    judge(&mut out, plan.check, work, &needles, members[0], status, body);
+                    judge(
+                        &mut out, plan.check, work, &needles, members[0], status, body,
+                    );
                 }
                 out.answers += members.len() as u64;
                 out.body_bytes += body.len() as u64;
