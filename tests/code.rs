@@ -251,7 +251,7 @@ fn every_ai_family() {
         ("3940", "1234"),
         ("3955", "123456"),
         ("400", "PO-1"),
-        ("401", "GINC1"),
+        ("401", "8934567GINC1"),
         ("402", "89345670000000017"),
         ("403", "ROUTE"),
         ("410", "8934567000017"),
@@ -274,6 +274,7 @@ fn every_ai_family() {
         ("7030", "704PROC"),
         ("7040", "1ABC"),
         ("710", "PZN"),
+        ("717", "SRN-1"),
         ("7230", "ABCERT"),
         ("7241", "01"),
         ("7250", "20000229"),
@@ -281,19 +282,24 @@ fn every_ai_family() {
         ("7258", "1/3"),
         ("8001", "12341234512310"),
         ("8003", "08934567000017SER"),
-        ("8004", "GIAI-1"),
+        ("8004", "8934567GIAI-1"),
         ("8006", "089345678901200102"),
         ("8007", "GB82WEST12345698765432"),
         ("8008", "25123112"),
         ("8008", "2512311259"),
         ("8008", "251231125959"),
-        ("8010", "CPID-1/#"),
+        ("8010", "8934567CPID-1/#"),
         ("8011", "123"),
         ("8013", "1987654Ad4X4bL5ttr2310c2K"),
         ("8014", "1987654Ad4X4bL5ttr2310c2K"),
         ("8017", "089345670000000017"),
         ("8020", "REF"),
         ("8030", "YWJj-_=="),
+        ("8040", "490154203237518"),
+        ("8041", "490154203237526"),
+        ("8042", "89049032000001000000000000000001"),
+        ("8043", "893456700000000017"),
+        ("8043", "89345670000000001701"),
         ("8111", "0100"),
         ("8200", "http://example.vn/p"),
         ("90", "INTERNAL"),
@@ -354,6 +360,18 @@ fn value_checks_say_what_is_wrong() {
     check(
         "(8006)089345678901200302",
         "! AI 8006 (ITIP): piece 3 of total 2 is not a valid piece number",
+    );
+    check(
+        "(8004)GIAI-1",
+        "! AI 8004 (GIAI): character 'G' at position 1 is not a digit of a GS1 Company Prefix",
+    );
+    check(
+        "(401)893",
+        "! AI 401 (GINC): too short to hold a GS1 Company Prefix",
+    );
+    check(
+        "(7040)1AB!",
+        "! AI 7040 (UIC+EXT): importer index '!' must be a letter, a digit, '-' or '_'",
     );
     check(
         "(8011)0123",
@@ -435,7 +453,7 @@ fn characters_outside_ascii_are_refused_in_every_component() {
     );
     check(
         "(7030)704Hải Phòng",
-        "! AI 7030 (PROCESSOR # n): character 'ả' at position 5",
+        "! AI 7030 (PROCESSOR # 0): character 'ả' at position 5",
     );
     check("(8003)0893000200001ô", "! AI 8003 (GRAI): character 'ô'");
     check(
@@ -512,7 +530,10 @@ fn digital_link() {
         "https://id.example.vn/414/8934567000017/254/EXT1",
         "dl: 414=8934567000017 254=EXT1",
     );
-    check("https://id.example.vn/8004/GIAI-1", "dl: 8004=GIAI-1");
+    check(
+        "https://id.example.vn/8004/8934567GIAI-1",
+        "dl: 8004=8934567GIAI-1",
+    );
     check(
         "https://id.example.vn/01/08934567890121",
         "! AI 01 (GTIN): check digit should be 0, found 1",
@@ -711,6 +732,23 @@ fn valid_value(def: &code::AiDef, seed: &mut u64, avoid: &str) -> String {
                 Check::Longitude => format!("{:010}", next(2_000_000_000)),
                 Check::PosInSeqSlash => "1/2".into(),
                 Check::Pcenc => part,
+                Check::Gcppos1 | Check::Gcppos2 => {
+                    // A GS1 Company Prefix: the shortest one is 4 digits.
+                    let start = usize::from(*check == Check::Gcppos2);
+                    let end = start + 4;
+                    if part.len() >= end && part[start..end].bytes().all(|b| b.is_ascii_digit()) {
+                        part
+                    } else {
+                        let digits: String =
+                            (0..4).map(|_| char::from(b'0' + next(10) as u8)).collect();
+                        format!("{}{digits}{}", &part[..start], &part[end.min(part.len())..])
+                    }
+                }
+                Check::ImporterIdx => {
+                    const IDX: &[u8] =
+                        b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+                    char::from(IDX[next(IDX.len())]).to_string()
+                }
                 Check::CsumAlpha | Check::Iban => unreachable!("filtered by generatable()"),
             };
         }

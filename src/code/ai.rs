@@ -96,6 +96,14 @@ pub enum Check {
     Iban,
     /// "n/m", one digit each, 1 <= n <= m.
     PosInSeqSlash,
+    /// A GS1 Company Prefix starts the component: its first 4 characters (the
+    /// shortest prefix) are digits.
+    Gcppos1,
+    /// As `Gcppos1`, from the second character (after an extension or
+    /// indicator digit).
+    Gcppos2,
+    /// One importer index character: a letter, a digit, `-` or `_`.
+    ImporterIdx,
 }
 
 impl Check {
@@ -123,6 +131,9 @@ impl Check {
             "longitude" => Check::Longitude,
             "iban" => Check::Iban,
             "posinseqslash" => Check::PosInSeqSlash,
+            "gcppos1" => Check::Gcppos1,
+            "gcppos2" => Check::Gcppos2,
+            "importeridx" => Check::ImporterIdx,
             _ => return None,
         })
     }
@@ -426,7 +437,44 @@ fn run_check(check: Check, part: &str) -> Result<(), String> {
                 ));
             }
         }
+        Check::Gcppos1 => check_gcp(b, 0)?,
+        Check::Gcppos2 => check_gcp(b, 1)?,
+        Check::ImporterIdx
+            if !(b.len() == 1 && (b[0].is_ascii_alphanumeric() || b"-_".contains(&b[0]))) =>
+        {
+            return Err(format!(
+                "importer index {} must be a letter, a digit, '-' or '_'",
+                quote(part)
+            ));
+        }
         _ => {}
+    }
+    Ok(())
+}
+
+/// The shortest GS1 Company Prefix, in digits.
+const GCP_MIN_LENGTH: usize = 4;
+
+/// A GS1 Company Prefix begins at byte `start` of `b`: the shortest one fits
+/// and is all digits. (Whether the prefix was ever allocated is a registry
+/// lookup, left out like the other value lists.)
+fn check_gcp(b: &[u8], start: usize) -> Result<(), String> {
+    if b.len() < start + GCP_MIN_LENGTH {
+        return Err(format!(
+            "too short to hold a GS1 Company Prefix ({GCP_MIN_LENGTH} digits from position {})",
+            start + 1
+        ));
+    }
+    if let Some(i) = b[start..start + GCP_MIN_LENGTH]
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+    {
+        let at = start + i;
+        return Err(format!(
+            "character {} at position {} is not a digit of a GS1 Company Prefix",
+            show_char(char::from(b[at])),
+            at + 1
+        ));
     }
     Ok(())
 }
@@ -663,4 +711,53 @@ fn parse_component(word: &str) -> Result<Component, String> {
         optional,
         checks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcp_prefix_checks() {
+        assert_eq!(run_check(Check::Gcppos1, "1234"), Ok(()));
+        assert_eq!(run_check(Check::Gcppos1, "8934GIAI-1"), Ok(()));
+        let short = run_check(Check::Gcppos1, "123").unwrap_err();
+        assert!(
+            short.starts_with("too short to hold a GS1 Company Prefix"),
+            "{short}"
+        );
+        assert_eq!(
+            run_check(Check::Gcppos1, "893A567"),
+            Err("character 'A' at position 4 is not a digit of a GS1 Company Prefix".into())
+        );
+        assert_eq!(run_check(Check::Gcppos2, "X8934"), Ok(()));
+        assert_eq!(
+            run_check(Check::Gcppos2, "18A34"),
+            Err("character 'A' at position 3 is not a digit of a GS1 Company Prefix".into())
+        );
+        assert!(run_check(Check::Gcppos2, "1893").is_err());
+    }
+
+    #[test]
+    fn importer_index_check() {
+        for ok in ["0", "9", "A", "z", "-", "_"] {
+            assert_eq!(run_check(Check::ImporterIdx, ok), Ok(()), "{ok}");
+        }
+        for bad in ["!", "%", "/", "AB"] {
+            assert!(run_check(Check::ImporterIdx, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn table_parses_with_every_dictionary_ai() {
+        for ai in ["717", "8040", "8041", "8042", "8043", "7039", "7239"] {
+            assert!(lookup(ai).is_some(), "{ai}");
+        }
+        assert_eq!(lookup("8043").unwrap().max_len(), 20);
+        assert_eq!(lookup("7239").unwrap().title, "CERT # 10");
+        assert_eq!(
+            lookup("8004").unwrap().components[0].checks,
+            [Check::Gcppos1]
+        );
+    }
 }
