@@ -144,9 +144,14 @@ fn json_logs_are_one_object_a_line_with_the_events_fields() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    // On a fresh machine the sample is built first, and its summary printed.
+    // (The pipe stays open: the server prints more after this line.)
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = stdout
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("listening on http://"))
+        .expect("the server says where it listens");
     let addr: std::net::SocketAddr = line
         .trim()
         .rsplit("http://")
@@ -164,6 +169,7 @@ fn json_logs_are_one_object_a_line_with_the_events_fields() {
     assert_eq!(r.status, 404);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let out = child.wait_with_output().unwrap();
+    drop(stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<serde_json::Value> = stderr
         .lines()

@@ -174,9 +174,13 @@ fn errors_and_limits() {
         serde_json::json!({"stamp": "NO-SUCH-STAMP"})
     );
     assert_eq!(server.get("/nope").status, 404);
+    // A POST is a batch lookup, whose body must be an array of codes.
     let post = server.request("POST", "/v1/scan?code=8930002000017", None, "");
-    assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.status, 400);
+    assert_eq!(post.json()["error"], "bad_body");
+    let put = server.request("PUT", "/v1/scan?code=8930002000017", None, "");
+    assert_eq!(put.status, 405);
+    assert_eq!(put.header("allow"), Some("GET, HEAD, POST"));
     assert_eq!(
         server
             .request("DELETE", "/01/08930002000017", None, "")
