@@ -10,13 +10,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::admin::{self, ChangeOp, IndexOp};
 use super::error::{Error, Kind, lookup_status};
 use super::{App, Body, Scope, json, metrics, negotiate};
 use crate::render::{Format, page};
-use crate::service::{Answer, Code, Request as Scan};
+use crate::service::{Answer, Code, Generation, Request as Scan};
 
 /// The longest request line we serve; longer ones get 414.
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
@@ -284,21 +284,33 @@ fn lookup(
     shown: &str,
     code: Code<'_>,
 ) -> Result<Response<Full<Bytes>>, Error> {
+    let count = parts.method == Method::GET;
+    Ok(negotiated(app, parts, |generation, format| {
+        let scan = Scan {
+            shown,
+            code,
+            count,
+            client: count.then(|| client_hash(client_of(parts, peer, &app.trusted_proxies))),
+            format,
+        };
+        app.service.scan(generation, scan)
+    }))
+}
+
+/// The answer `answer` makes from the generation in service, in the format
+/// the request asks for (see [`lookup_response`]); while no index is
+/// loaded, 503 in that format.
+fn negotiated(
+    app: &App,
+    parts: &Parts,
+    answer: impl FnOnce(&Generation, Format<'_>) -> Answer,
+) -> Response<Full<Bytes>> {
     let format = format_of(app, parts);
     let current = app.service.current();
     let Some(generation) = current.as_ref() else {
-        return Ok(not_ready(&format));
+        return not_ready(&format);
     };
-    let count = parts.method == Method::GET;
-    let scan = Scan {
-        shown,
-        code,
-        count,
-        client: count.then(|| client_hash(client_of(parts, peer, &app.trusted_proxies))),
-        format,
-    };
-    let answer = app.service.scan(generation, scan);
-    Ok(lookup_response(parts, answer, generation.number))
+    lookup_response(parts, answer(generation, format), generation.number)
 }
 
 /// A batch lookup: a JSON array of up to [`MAX_BATCH`] codes answered by an
@@ -362,14 +374,7 @@ fn batch(
     out.push(b']');
     let mut resp = json(StatusCode::OK, out);
     let headers = resp.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        "x-tracescan-generation",
-        HeaderValue::from(generation.number),
-    );
+    answered_by(headers, generation.number);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
@@ -425,13 +430,9 @@ fn client_hash(ip: IpAddr) -> u64 {
 /// A lookup request that names no code to look up: answered like a
 /// malformed code, once an index is loaded.
 fn invalid_lookup(app: &App, parts: &Parts, detail: &str) -> Result<Response<Full<Bytes>>, Error> {
-    let format = format_of(app, parts);
-    let current = app.service.current();
-    let Some(generation) = current.as_ref() else {
-        return Ok(not_ready(&format));
-    };
-    let answer = Answer::invalid_code(&format, None, detail);
-    Ok(lookup_response(parts, answer, generation.number))
+    Ok(negotiated(app, parts, |_, format| {
+        Answer::invalid_code(&format, None, detail)
+    }))
 }
 
 /// The answer of a lookup while no index is loaded: 503, as a page or JSON.
@@ -488,11 +489,7 @@ fn lookup_response(parts: &Parts, answer: Answer, generation: u64) -> Response<F
         mark_page(&mut resp);
     }
     let headers = resp.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert("x-tracescan-generation", HeaderValue::from(generation));
+    answered_by(headers, generation);
     headers.insert(
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Language"),
@@ -512,16 +509,28 @@ fn lookup_response(parts: &Parts, answer: Answer, generation: u64) -> Response<F
     resp
 }
 
+/// The headers of every lookup answer, single or batch: any origin may
+/// read it, and it names the generation that answered.
+fn answered_by(headers: &mut hyper::HeaderMap, generation: u64) {
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert("x-tracescan-generation", HeaderValue::from(generation));
+}
+
 /// Marks `resp` as a page: HTML, and a policy that runs no script and
 /// loads nothing but our own style sheet and a product's web image.
 fn mark_page(resp: &mut Response<Full<Bytes>>) {
+    // Made once: the policy holds a hash of the style sheet.
+    static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+        HeaderValue::from_str(&page::content_security_policy())
+            .expect("the policy is printable ASCII")
+    });
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(page::content_security_policy()),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, POLICY.clone());
 }

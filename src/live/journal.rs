@@ -33,8 +33,7 @@ impl Journal {
     /// Opens the log at `path`, creating it (and its directory) if needed,
     /// and returns its complete lines.
     pub fn open(path: &Path) -> io::Result<(Journal, Replayed)> {
-        let context =
-            |e: io::Error| io::Error::new(e.kind(), format!("opening {}: {e}", path.display()));
+        let context = |e: io::Error| context("opening", path, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(context)?;
         }
@@ -82,7 +81,7 @@ impl Journal {
                     self.path.display()
                 );
             }
-            return Err(self.context("appending to", e));
+            return Err(context("appending to", &self.path, e));
         }
         self.len += records.len() as u64;
         self.lines += records.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -93,7 +92,7 @@ impl Journal {
     pub fn sync(&mut self) -> io::Result<()> {
         self.file
             .sync_data()
-            .map_err(|e| self.context("syncing", e))
+            .map_err(|e| context("syncing", &self.path, e))
     }
 
     /// Replaces the whole log with `records`, atomically and durably.
@@ -107,7 +106,7 @@ impl Journal {
                 self.lines = records.iter().filter(|&&b| b == b'\n').count() as u64;
                 Ok(())
             }
-            Err(e) => Err(self.context("rewriting", e)),
+            Err(e) => Err(context("rewriting", &self.path, e)),
         }
     }
 
@@ -142,9 +141,9 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// `e`, saying what was being done to which file.
-    fn context(&self, doing: &str, e: io::Error) -> io::Error {
-        io::Error::new(e.kind(), format!("{doing} {}: {e}", self.path.display()))
-    }
+/// `e`, saying what was being done to which file.
+fn context(doing: &str, path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{doing} {}: {e}", path.display()))
 }

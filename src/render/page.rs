@@ -11,7 +11,7 @@
 //! `http` or `https`.
 
 use std::borrow::Cow;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use sailfish::TemplateSimple;
 use serde::Deserialize;
@@ -28,18 +28,14 @@ pub const STYLE: &str = include_str!("../../templates/page.css");
 
 /// The Content-Security-Policy of every page: no script, no frame, no
 /// form; our style sheet by its hash; images from the web only.
-pub fn content_security_policy() -> &'static str {
-    static POLICY: LazyLock<&'static str> = LazyLock::new(|| {
-        use base64::Engine;
-        use sha2::Digest;
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
-        let policy = format!(
-            "default-src 'none'; style-src 'sha256-{hash}'; img-src http: https:; \
-             base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        );
-        Box::leak(policy.into_boxed_str())
-    });
-    &POLICY
+pub fn content_security_policy() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; img-src http: https:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 }
 
 /// What a page needs besides the answer.
@@ -86,7 +82,6 @@ struct Frame<'a> {
     w: &'static Words,
     title: Cow<'a, str>,
     other_lang_href: String,
-    style: &'static str,
 }
 
 impl<'a> Frame<'a> {
@@ -96,7 +91,6 @@ impl<'a> Frame<'a> {
             w: ctx.lang.words(),
             title: title.into(),
             other_lang_href: ctx.other_lang_href(),
-            style: STYLE,
         }
     }
 }
@@ -386,9 +380,7 @@ pub fn not_ready(ctx: &Context<'_>) -> Vec<u8> {
         detail: None,
         code: None,
     };
-    let mut out = Vec::with_capacity(4096);
-    write(&mut out, page);
-    out
+    render(page).into_bytes()
 }
 
 fn write(out: &mut Vec<u8>, page: impl TemplateSimple) {
