@@ -20,7 +20,7 @@ pub struct Need {
 
 impl Need {
     pub fn total(self) -> u64 {
-        self.index + self.spill
+        self.index.saturating_add(self.spill)
     }
 }
 
@@ -39,10 +39,14 @@ pub fn estimate(dir: &Path) -> Result<Need, SnapshotError> {
             *slot = snapshot::decoded_size(&path)?;
         }
     }
+    // Sizes extrapolated from a sample of a compressed file can be anything
+    // the file's first bytes claim: the sums saturate (and then refuse the
+    // build) rather than wrap.
     let [products, batches, items] = decoded;
-    let records = products + batches;
+    let records = products.saturating_add(batches);
+    let all = records.saturating_add(items);
     Ok(Need {
-        index: (records + items) + (records + items) / 10,
+        index: all.saturating_add(all / 10),
         spill: records,
     })
 }
@@ -66,5 +70,22 @@ pub fn human(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_past_any_disk_saturate_instead_of_wrapping() {
+        let need = Need {
+            index: u64::MAX - 1,
+            spill: 10,
+        };
+        assert_eq!(need.total(), u64::MAX);
+        assert_eq!(human(u64::MAX), "18446744.1 TB");
+        assert_eq!(human(999), "999 B");
+        assert_eq!(human(182_700), "182.7 kB");
     }
 }
