@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::ffi::OsStr;
+use std::process::Command;
 
 fn tracescan() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracescan"));
@@ -127,38 +127,10 @@ fn the_example_file_in_the_repository_is_accepted() {
 /// of what a terminal would act on stays inside its string.
 #[test]
 fn json_logs_are_one_object_a_line_with_the_events_fields() {
-    let mut child = tracescan()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--log-format",
-            "json",
-            "--access-log-sample",
-            "1",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // On a fresh machine the sample is built first, and its summary printed.
-    // (The pipe stays open: the server prints more after this line.)
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = stdout
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|l| l.contains("listening on http://"))
-        .expect("the server says where it listens");
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let args = ["--log-format", "json", "--access-log-sample", "1"].map(OsStr::new);
+    let (mut child, addr) = common::spawn_serve(&args, &[], &log);
     let r = common::request(
         addr,
         "GET",
@@ -168,9 +140,8 @@ fn json_logs_are_one_object_a_line_with_the_events_fields() {
     );
     assert_eq!(r.status, 404);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let out = child.wait_with_output().unwrap();
-    drop(stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l:?}")))
@@ -200,26 +171,30 @@ fn text_logs_cannot_be_forged_by_a_file_name() {
     let dir = tempfile::tempdir().unwrap();
     let forged = "a\n2026-12-01T00:00:00Z  INFO tracescan: forged.tsidx";
     common::publish(dir.path(), forged);
-    let mut child = tracescan()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "text",
-            "--index-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let serving = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|l| l.contains("tracescan::swap: serving"))
-        .expect("the swap is logged");
+    let log = dir.path().join("log");
+    let args = [
+        OsStr::new("--log-format"),
+        OsStr::new("text"),
+        OsStr::new("--index-dir"),
+        dir.path().as_os_str(),
+    ];
+    let (mut child, _) = common::spawn_serve(&args, &[], &log);
+    // The swap may be logged after the server listens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let serving = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("tracescan::swap: serving"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the swap is never logged:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let _ = child.kill();
     let _ = child.wait();
     assert!(

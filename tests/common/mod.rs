@@ -66,7 +66,8 @@ pub fn report_lines(path: &Path) -> Vec<(String, u64, String)> {
 
 /// Starts `tracescan serve ARGS` on a free loopback port with a single worker
 /// thread and `envs` set, its log written to `log`; returns the process
-/// (standard output piped, its first line read) and its address.
+/// (standard output piped, read up to the line that names the address) and
+/// its address.
 pub fn spawn_serve(
     args: &[&std::ffi::OsStr],
     envs: &[(&str, &str)],
@@ -82,12 +83,19 @@ pub fn spawn_serve(
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    // The first line names the address it listens on.
-    let mut line = String::new();
+    // A line names the address it listens on; a build of the snapshot
+    // served (on a fresh machine) prints its summary first. Read a byte at a
+    // time, so that nothing after that line is taken from the pipe, which
+    // stays open: the server prints more.
     let stdout = child.stdout.as_mut().unwrap();
-    let mut byte = [0u8; 1];
-    while std::io::Read::read(stdout, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0] as char);
+    let mut line = String::new();
+    while !line.contains("listening on http://") {
+        line.clear();
+        let mut byte = [0u8; 1];
+        while std::io::Read::read(stdout, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            line.push(byte[0] as char);
+        }
+        assert!(!line.is_empty(), "the server ended before it listened");
     }
     let addr = line
         .split("http://")
