@@ -15,6 +15,9 @@
 //!   changes in force, the item's scan counted, every warning made.
 //! - [`live`]: what changes while an index serves: status changes on top of
 //!   it and scan counts, kept in append-only logs.
+//! - [`resolver`]: tracescan as a GS1 Digital Link resolver: record links
+//!   validated, each level's linkset pre-rendered at build time, the link a
+//!   request goes to chosen.
 //! - [`render`]: the bytes of an answer (the JSON answer, assembled around
 //!   pre-rendered records; the one error-body writer).
 //! - [`service`]: the generation in service, the live state and the
@@ -41,6 +44,7 @@ pub mod live;
 pub mod log;
 pub mod lookup;
 pub mod render;
+pub mod resolver;
 pub mod serve;
 pub mod service;
 pub mod snapshot;

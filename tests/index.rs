@@ -177,7 +177,8 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
     let item_bytes_at = at(&p.items[0].bytes_at as *const _ as *const u8);
     let product_status = at(&p.products[0].status);
     let product_flags = at(&p.products[0].flags);
-    let item_void = at(&p.items[0].void);
+    let item_flags = at(&p.items[0].flags);
+    let product_links_len = at(&p.products[0].links.len as *const _ as *const u8);
     let batch_expiry = at(&p.batches[0].expiry as *const _ as *const u8);
     let json_at = HEADER_LEN
         + good.header().payload_len as usize
@@ -207,9 +208,21 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
             "product 0 has status byte",
         ),
         (
-            "an item neither void nor active",
-            Box::new(move |b, _| b[item_void] = 9),
-            "item 0 has void byte 9",
+            "an item with an unknown flag",
+            Box::new(move |b, _| b[item_flags] = 9),
+            "item 0 has flags 0x09",
+        ),
+        (
+            "an item flagged with links it does not have",
+            Box::new(move |b, _| b[item_flags] |= 2),
+            "items are flagged as having links",
+        ),
+        (
+            "a product's links running past the list",
+            Box::new(move |b, _| {
+                b[product_links_len..product_links_len + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            }),
+            "a record's links point outside the index",
         ),
         (
             "an expiry date that is no date",

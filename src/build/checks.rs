@@ -12,9 +12,10 @@ use super::Blob;
 use super::pipeline::Parsed;
 use crate::code::Gtin;
 use crate::index::format::{
-    BatchEntry, HAS_BATCHES, HAS_ITEMS, ItemEntry, NO_BATCH, Payload, ProductEntry, Span, Table,
-    key_hash,
+    BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_VOID, ItemEntry, ItemLinks, LinkEntry,
+    Links, NO_BATCH, Payload, ProductEntry, Span, Table, key_hash,
 };
+use crate::resolver::links::{self as resolver_links, Link};
 use crate::index::write;
 use crate::snapshot::Manifest;
 use crate::snapshot::record::{self, Reason, Rejection};
@@ -40,6 +41,12 @@ pub(super) struct Collector {
     /// Items by stamp, only those that have one; its entries are items, so a
     /// duplicate names the line of the item in `item_lines`.
     stamps: KeyTable,
+    /// Each kept product's name, the description of every linkset below it.
+    names: Vec<Box<str>>,
+    /// The links of products and batches that have some, by entry: a batch
+    /// or item with links of its own lists them in its linkset too.
+    product_links: HashMap<u32, Vec<Link>>,
+    batch_links: HashMap<u32, Vec<Link>>,
 }
 
 /// Why a line was not indexed: a rejection to report, or a failure to spill
@@ -122,6 +129,9 @@ impl Collector {
             items: KeyTable::default(),
             item_lines: Vec::new(),
             stamps: KeyTable::default(),
+            names: Vec::new(),
+            product_links: HashMap::new(),
+            batch_links: HashMap::new(),
         };
         c.reserve(manifest);
         c
@@ -140,6 +150,7 @@ impl Collector {
         let p = &mut self.payload;
         let _ = p.products.try_reserve_exact(n(0));
         let _ = self.product_lines.try_reserve_exact(n(0));
+        let _ = self.names.try_reserve_exact(n(0));
         let _ = p.batches.try_reserve_exact(n(1));
         let _ = self.batch_lines.try_reserve_exact(n(1));
         let _ = p.items.try_reserve_exact(n(2));
@@ -178,6 +189,32 @@ impl Collector {
         Ok(span)
     }
 
+    /// Keeps a record's own links `own` and spills the linkset of its level,
+    /// whose levels above hold `above` (most specific first), under the
+    /// product `product`'s name.
+    fn links(&mut self, own: &[Link], above: &[&[Link]], product: u32) -> Result<Links, Refusal> {
+        let mut levels = Vec::with_capacity(above.len() + 1);
+        levels.push(own);
+        levels.extend_from_slice(above);
+        let fragment = resolver_links::fragment(&self.names[product as usize], &levels);
+        let linkset = self.spill(&fragment.text)?;
+        let at = self.payload.links.len() as u32;
+        self.payload.links.extend(own.iter().map(|l| LinkEntry {
+            kind: l.kind.to_owned(),
+            href: l.href.clone(),
+            langs: l.langs.join(","),
+            media: l.media.clone().unwrap_or_default(),
+            default: u8::from(l.default),
+        }));
+        Ok(Links {
+            at,
+            len: own.len() as u32,
+            linkset,
+            split: fragment.split as u32,
+            has_default: u8::from(fragment.has_default),
+        })
+    }
+
     fn product(&mut self, p: record::Product, line: u64) -> Result<(), Refusal> {
         let gtin = p.gtin.as_u64();
         let hash = product_hash(gtin);
@@ -189,6 +226,11 @@ impl Collector {
         }
         let json = self.spill(&p.json)?;
         let id = self.payload.products.len();
+        self.names.push(p.name.into_boxed_str());
+        let links = self.links(&p.links, &[], id as u32)?;
+        if !p.links.is_empty() {
+            self.product_links.insert(id as u32, p.links);
+        }
         let products = &self.payload.products;
         self.products
             .insert(hash, id, |i| product_hash(products[i].gtin));
@@ -199,6 +241,7 @@ impl Collector {
             flags: 0,
             recall_notice: p.recall_notice.unwrap_or_default(),
             json,
+            links,
         });
         Ok(())
     }
@@ -253,6 +296,21 @@ impl Collector {
             return Err(duplicate(key(), detail));
         }
         let json = self.spill(&b.json)?;
+        let id = self.payload.batches.len();
+        let links = if b.links.is_empty() {
+            // No links of its own: its linkset is its product's.
+            Links {
+                at: 0,
+                len: 0,
+                ..self.payload.products[product as usize].links
+            }
+        } else {
+            let above = self.product_links.get(&product).map_or(&[][..], |l| &l[..]);
+            let above = above.to_vec();
+            let links = self.links(&b.links, &[&above], product)?;
+            self.batch_links.insert(id as u32, b.links);
+            links
+        };
         let entry = BatchEntry {
             product,
             status: b.status as u8,
@@ -260,8 +318,8 @@ impl Collector {
             lot: b.lot,
             recall_notice: b.recall_notice.unwrap_or_default(),
             json,
+            links,
         };
-        let id = self.payload.batches.len();
         let (products, batches) = (&self.payload.products, &self.payload.batches);
         self.batches.insert(batch_hash(products, &entry), id, |i| {
             batch_hash(products, &batches[i])
@@ -310,6 +368,17 @@ impl Collector {
             }
         }
         let id = self.payload.items.len();
+        if !it.links.is_empty() {
+            let none: &[Link] = &[];
+            let batch_links = self.batch_links.get(&batch).map_or(none, |l| &l[..]);
+            let product_links = self.product_links.get(&product).map_or(none, |l| &l[..]);
+            let (batch_links, product_links) = (batch_links.to_vec(), product_links.to_vec());
+            let links = self.links(&it.links, &[&batch_links, &product_links], product)?;
+            self.payload.item_links.push(ItemLinks {
+                item: id as u32,
+                links,
+            });
+        }
         let bytes_at = self.payload.item_bytes.len() as u64;
         self.payload
             .item_bytes
@@ -321,7 +390,8 @@ impl Collector {
             bytes_at,
             serial_len: it.serial.len() as u8,
             stamp_len: stamp.len() as u8,
-            void: u8::from(it.void),
+            flags: if it.void { ITEM_VOID } else { 0 }
+                | if it.links.is_empty() { 0 } else { ITEM_LINKS },
         });
         self.item_lines.push(line);
         self.payload.products[product as usize].flags |= HAS_ITEMS;

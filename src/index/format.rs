@@ -32,7 +32,7 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 pub const MAGIC: [u8; 8] = *b"TRSCNIDX";
 /// Bumped whenever the layout changes; an index of another version is refused
 /// with a message to rebuild it.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The header's size. A multiple of 16, so the payload after it keeps the
 /// alignment rkyv needs inside a page-aligned mapping.
 pub const HEADER_LEN: usize = 256;
@@ -199,6 +199,10 @@ pub struct Payload {
     /// into one shared byte area for their serial and stamp.
     pub items: Vec<ItemEntry>,
     pub item_bytes: Vec<u8>,
+    /// The links of every record, each record's own in a run (see `Links`).
+    pub links: Vec<LinkEntry>,
+    /// The links of the few items that have their own, by item, ascending.
+    pub item_links: Vec<ItemLinks>,
     /// Open-addressing tables of slots (see `EMPTY` and `slot`).
     pub product_slots: Vec<u64>,
     pub batch_slots: Vec<u64>,
@@ -217,6 +221,7 @@ pub struct ProductEntry {
     pub recall_notice: String,
     /// The record, pre-rendered as the JSON a lookup returns.
     pub json: Span,
+    pub links: Links,
 }
 
 /// Where a pre-rendered record lies in the blob.
@@ -238,6 +243,47 @@ pub struct BatchEntry {
     pub lot: String,
     pub recall_notice: String,
     pub json: Span,
+    /// Its own links, and the linkset of its level (its product's when it
+    /// has none of its own).
+    pub links: Links,
+}
+
+/// A record's links: its own, to choose from, and the linkset of its level,
+/// to list (SPEC section 6).
+#[derive(Archive, Serialize, Debug, Clone, Copy, Default)]
+pub struct Links {
+    /// Its own links are `Payload::links[at..at + len]`.
+    pub at: u32,
+    pub len: u32,
+    /// The linkset of its level pre-rendered in the blob: the record's links
+    /// and those of every level above it (see
+    /// `crate::resolver::links::Fragment`).
+    pub linkset: Span,
+    /// Where the linkset's traceability links start.
+    pub split: u32,
+    /// 1 when a record of the level or above marks a default link.
+    pub has_default: u8,
+}
+
+/// One link of a record, as a request chooses among them.
+#[derive(Archive, Serialize, Debug)]
+pub struct LinkEntry {
+    /// The GS1 link type's name (`pip`).
+    pub kind: String,
+    pub href: String,
+    /// Language tags separated by commas, empty for none.
+    pub langs: String,
+    /// The media type, empty for none.
+    pub media: String,
+    /// 1 for the record's default link.
+    pub default: u8,
+}
+
+/// The links of an item that has its own.
+#[derive(Archive, Serialize, Debug)]
+pub struct ItemLinks {
+    pub item: u32,
+    pub links: Links,
 }
 
 #[derive(Archive, Serialize, Debug)]
@@ -250,9 +296,14 @@ pub struct ItemEntry {
     pub serial_len: u8,
     /// 0 for an item without a stamp.
     pub stamp_len: u8,
-    /// 1 for a void item.
-    pub void: u8,
+    /// `ITEM_VOID` and `ITEM_LINKS`.
+    pub flags: u8,
 }
+
+/// An item's flag: its stamp is void.
+pub const ITEM_VOID: u8 = 1;
+/// An item's flag: it has links of its own, in `Payload::item_links`.
+pub const ITEM_LINKS: u8 = 2;
 
 impl ItemEntry {
     /// The serial of this item in the payload's `item_bytes`. Panics if the
@@ -500,6 +551,7 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
     if p.products.iter().any(|e| outside(&e.json)) || p.batches.iter().any(|e| outside(&e.json)) {
         return bad("a record points outside the JSON blob".into());
     }
+    check_links(p, &outside)?;
     let area = p.item_bytes.len() as u64;
     for (i, item) in p.items.iter().enumerate() {
         let batch = item.batch.to_native();
@@ -513,15 +565,69 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
         {
             return bad(format!("item {i} points outside the index"));
         }
-        if item.void > 1 || item.serial_len == 0 {
+        if item.flags & !(ITEM_VOID | ITEM_LINKS) != 0 || item.serial_len == 0 {
             return bad(format!(
-                "item {i} has void byte {} and a serial of {} bytes",
-                item.void, item.serial_len
+                "item {i} has flags {:#04x} and a serial of {} bytes",
+                item.flags, item.serial_len
             ));
         }
         if std::str::from_utf8(p.item_bytes_of(item)).is_err() {
             return bad(format!("item {i} has bytes that are not text"));
         }
+    }
+    Ok(())
+}
+
+/// Every record's links lie inside the index, and hold what the build
+/// writes: a known link type, an href fit for a `Location` header.
+fn check_links(
+    p: &ArchivedPayload,
+    outside: &dyn Fn(&ArchivedSpan) -> bool,
+) -> Result<(), FormatError> {
+    let bad = |what: String| Err(FormatError::Payload(what));
+    let n = p.links.len() as u64;
+    let broken = |l: &ArchivedLinks| {
+        u64::from(l.at.to_native()) + u64::from(l.len.to_native()) > n
+            || outside(&l.linkset)
+            || l.split.to_native() > l.linkset.len.to_native()
+            || l.has_default > 1
+    };
+    let levels = p.products.iter().map(|e| &e.links);
+    let levels = levels.chain(p.batches.iter().map(|e| &e.links));
+    if levels
+        .chain(p.item_links.iter().map(|e| &e.links))
+        .any(broken)
+    {
+        return bad("a record's links point outside the index".into());
+    }
+    let flagged = p.items.iter().filter(|i| i.flags & ITEM_LINKS != 0).count();
+    let mut previous = None;
+    for e in p.item_links.iter() {
+        let item = e.item.to_native();
+        let in_order = previous.is_none_or(|p| p < item);
+        let flags = p.items.get(item as usize).map(|i| i.flags);
+        if !in_order || flags.is_none_or(|f| f & ITEM_LINKS == 0) {
+            return bad(format!("the links of item {item} are out of order or unflagged"));
+        }
+        previous = Some(item);
+    }
+    if flagged != p.item_links.len() {
+        return bad(format!(
+            "{flagged} items are flagged as having links, {} have them",
+            p.item_links.len()
+        ));
+    }
+    let href_ok = |h: &str| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic());
+    if let Some((i, e)) = p.links.iter().enumerate().find(|(_, e)| {
+        crate::resolver::vocab::title(e.kind.as_str()).is_none()
+            || !href_ok(e.href.as_str())
+            || e.default > 1
+    }) {
+        return bad(format!(
+            "link {i} has type {:?} and href {:?}",
+            e.kind.as_str(),
+            e.href.as_str()
+        ));
     }
     Ok(())
 }
@@ -562,6 +668,38 @@ fn check_json<D: AsRef<[u8]>>(v: &Verified<D>) -> Result<(), FormatError> {
     }
     if let Some(n) = first_failing(p.batches.len(), |i| is_object(&p.batches[i].json)) {
         return bad("batch", n);
+    }
+    // A linkset fragment is not JSON alone: it is checked as an answer
+    // puts it together, with an anchor and a last link around it.
+    let is_fragment = |links: &ArchivedLinks| {
+        let at = links.linkset.at.to_native() as usize;
+        let text = blob
+            .get(at..at + links.linkset.len.to_native() as usize)
+            .unwrap_or(&[]);
+        let (main, traceability) =
+            text.split_at((links.split.to_native() as usize).min(text.len()));
+        let mut whole = Vec::with_capacity(text.len() + 32);
+        whole.extend_from_slice(b"{\"anchor\":\"\",");
+        whole.extend_from_slice(main);
+        whole.extend_from_slice(b",\"t\":[");
+        whole.extend_from_slice(traceability);
+        whole.extend_from_slice(b"{}]}");
+        main.starts_with(b"\"itemDescription\":")
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&whole).is_ok()
+    };
+    let broken = |what: &str, n: usize| {
+        Err(FormatError::Payload(format!(
+            "the linkset of {what} {n} does not make a linkset"
+        )))
+    };
+    if let Some(n) = first_failing(p.products.len(), |i| is_fragment(&p.products[i].links)) {
+        return broken("product", n);
+    }
+    if let Some(n) = first_failing(p.batches.len(), |i| is_fragment(&p.batches[i].links)) {
+        return broken("batch", n);
+    }
+    if let Some(n) = first_failing(p.item_links.len(), |i| is_fragment(&p.item_links[i].links)) {
+        return broken("item", p.item_links[n].item.to_native() as usize);
     }
     Ok(())
 }

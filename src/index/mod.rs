@@ -17,9 +17,9 @@ use crate::code::Gtin;
 use crate::date::Date;
 use crate::snapshot::record::Status;
 use format::{
-    ArchivedBatchEntry, ArchivedItemEntry, ArchivedPayload, ArchivedProductEntry, EMPTY,
-    FormatError, HAS_BATCHES, HAS_ITEMS, Header, NO_BATCH, Table, Verified, home_slot, key_hash,
-    slot_parts, tag,
+    ArchivedBatchEntry, ArchivedItemEntry, ArchivedLinkEntry, ArchivedLinks, ArchivedPayload,
+    ArchivedProductEntry, EMPTY, FormatError, HAS_BATCHES, HAS_ITEMS, Header, ITEM_LINKS,
+    ITEM_VOID, NO_BATCH, Table, Verified, home_slot, key_hash, slot_parts, tag,
 };
 
 /// Why an index could not be opened.
@@ -272,8 +272,49 @@ impl<D: AsRef<[u8]>> Index<D> {
     pub fn item_at(&self, id: usize) -> ItemRef<'_> {
         let payload = self.payload();
         ItemRef {
+            id: id as u32,
             entry: &payload.items[id],
             payload,
+        }
+    }
+
+    /// The links of a product: its own, and its linkset.
+    pub fn product_links(&self, product: &ProductRef<'_>) -> LinksRef<'_> {
+        self.links_ref(&product.entry.links)
+    }
+
+    /// The links of a batch: its own, and its linkset (its product's when
+    /// it has no links of its own).
+    pub fn batch_links(&self, batch: &BatchRef<'_>) -> LinksRef<'_> {
+        self.links_ref(&batch.entry.links)
+    }
+
+    /// The links of an item that has its own. Cheap: a flag test, and for
+    /// the few items with links a binary search.
+    pub fn item_links(&self, item: &ItemRef<'_>) -> Option<LinksRef<'_>> {
+        if item.entry.flags & ITEM_LINKS == 0 {
+            return None;
+        }
+        let list = &self.payload().item_links;
+        let at = list
+            .binary_search_by_key(&item.id, |e| e.item.to_native())
+            .ok()?;
+        Some(self.links_ref(&list[at].links))
+    }
+
+    fn links_ref(&self, links: &ArchivedLinks) -> LinksRef<'_> {
+        let at = links.at.to_native() as usize;
+        let own = self
+            .payload()
+            .links
+            .get(at..at + links.len.to_native() as usize)
+            .unwrap_or(&[]);
+        let linkset = self.data.json(&links.linkset);
+        LinksRef {
+            own,
+            linkset,
+            split: (links.split.to_native() as usize).min(linkset.len()),
+            has_default: links.has_default == 1,
         }
     }
 
@@ -359,9 +400,25 @@ impl<'a> BatchRef<'a> {
     }
 }
 
+/// A record's links (SPEC section 6).
+#[derive(Clone, Copy)]
+pub struct LinksRef<'a> {
+    /// The record's own links.
+    pub own: &'a [ArchivedLinkEntry],
+    /// The linkset of its level, pre-rendered
+    /// (`crate::resolver::links::Fragment`), and where its traceability
+    /// links start.
+    pub linkset: &'a [u8],
+    pub split: usize,
+    /// Whether a record of the level or above marks a default link.
+    pub has_default: bool,
+}
+
 /// An item of the index.
 #[derive(Clone, Copy)]
 pub struct ItemRef<'a> {
+    /// Its place among the index's items.
+    id: u32,
     entry: &'a ArchivedItemEntry,
     /// The payload the entry belongs to, which holds its serial and stamp.
     payload: &'a ArchivedPayload,
@@ -376,7 +433,7 @@ impl<'a> ItemRef<'a> {
         (!stamp.is_empty()).then(|| std::str::from_utf8(stamp).unwrap_or(""))
     }
     pub fn is_void(&self) -> bool {
-        self.entry.void != 0
+        self.entry.flags & ITEM_VOID != 0
     }
     pub fn has_batch(&self) -> bool {
         self.entry.batch.to_native() != NO_BATCH

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::code::{Gtin, is_cset82};
 use crate::date::{self, Date};
+use crate::resolver::links::{self, Link, LinkError};
 
 /// The status of a product or batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,8 +45,10 @@ impl Status {
 #[derive(Clone, Debug)]
 pub struct Product {
     pub gtin: Gtin,
+    pub name: String,
     pub status: Status,
     pub recall_notice: Option<String>,
+    pub links: Vec<Link>,
     /// The record as JSON, every field kept, GTIN in 14 digits.
     pub json: String,
 }
@@ -59,6 +62,7 @@ pub struct Batch {
     pub recall_notice: Option<String>,
     /// The registered expiry date, if any.
     pub expiry: Option<Date>,
+    pub links: Vec<Link>,
     pub json: String,
 }
 
@@ -71,6 +75,8 @@ pub struct Item<'a> {
     pub lot: Option<Cow<'a, str>>,
     pub stamp: Option<Cow<'a, str>>,
     pub void: bool,
+    /// Its own links; most items have none.
+    pub links: Vec<Link>,
 }
 
 impl Item<'_> {
@@ -88,6 +94,7 @@ impl Item<'_> {
             lot: self.lot.map(own),
             stamp: self.stamp.map(own),
             void: self.void,
+            links: self.links,
         }
     }
 }
@@ -195,19 +202,7 @@ pub fn product(line: &[u8]) -> Result<Product> {
     {
         return Err(f.invalid(format!("\"certifications\" must hold strings, found {bad}")));
     }
-    if let Some(links) = f.optional_array(&obj, "links")? {
-        for (i, link) in links.iter().enumerate() {
-            let at = format!("links[{i}]");
-            let link = link
-                .as_object()
-                .ok_or_else(|| f.invalid(format!("\"{at}\" must be an object")))?;
-            let href = f.required_str(link, "href").map_err(|r| f.nested(r, &at))?;
-            f.url(&format!("{at}.href"), href)?;
-            for field in ["type", "title", "lang"] {
-                f.optional_str(link, field).map_err(|r| f.nested(r, &at))?;
-            }
-        }
-    }
+    let links = f.links(&obj)?;
     let status = f.status(&obj)?;
     if let Some(t) = f.optional_str(&obj, "updated_at")? {
         date::check_rfc3339(t).map_err(|e| f.invalid(format!("\"updated_at\": {e}")))?;
@@ -216,11 +211,14 @@ pub fn product(line: &[u8]) -> Result<Product> {
         .get("recall_notice")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let name = name.to_owned();
     let json = render(line, obj, gtin);
     Ok(Product {
         gtin,
+        name,
         status,
         recall_notice,
+        links,
         json,
     })
 }
@@ -276,6 +274,7 @@ pub fn batch(line: &[u8]) -> Result<Batch> {
     }
     let status = f.status(&obj)?;
     let recall_notice = f.optional_str(&obj, "recall_notice")?.map(str::to_owned);
+    let links = f.links(&obj)?;
     let json = render(line, obj, gtin);
     Ok(Batch {
         gtin,
@@ -283,6 +282,7 @@ pub fn batch(line: &[u8]) -> Result<Batch> {
         status,
         recall_notice,
         expiry,
+        links,
         json,
     })
 }
@@ -318,6 +318,8 @@ struct ItemLine<'a> {
     stamp: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    links: Option<Value>,
 }
 
 /// Reads an item line. Items are the bulk of a snapshot, so this path decodes
@@ -361,12 +363,24 @@ pub fn item(line: &[u8]) -> Result<Item<'_>> {
             )));
         }
     };
+    let links = match parsed.links.as_ref() {
+        None => Vec::new(),
+        links => links::parse(links).map_err(|e| match e {
+            LinkError::Missing(d) => Rejection::new(
+                Reason::MissingField,
+                Some(format!("{}/{}", parsed.gtin, parsed.serial)),
+                d,
+            ),
+            LinkError::Invalid(d) => invalid(d),
+        })?,
+    };
     Ok(Item {
         gtin,
         serial: parsed.serial,
         lot: parsed.lot,
         stamp: parsed.stamp,
         void,
+        links,
     })
 }
 
@@ -503,6 +517,14 @@ impl Fields {
             return Err(self.invalid(format!("\"{field}\" must be an http(s) URL, found {url:?}")));
         }
         Ok(())
+    }
+
+    /// The record's `links` (SPEC section 6), each checked.
+    fn links(&self, obj: &Map<String, Value>) -> Result<Vec<Link>> {
+        links::parse(obj.get("links")).map_err(|e| match e {
+            LinkError::Missing(d) => Rejection::new(Reason::MissingField, self.key.clone(), d),
+            LinkError::Invalid(d) => self.invalid(d),
+        })
     }
 
     fn status(&self, obj: &Map<String, Value>) -> Result<Status> {
