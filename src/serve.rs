@@ -89,6 +89,11 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "TRACESCAN_LISTEN")]
     pub listen: SocketAddr,
+    /// The public root of Digital Link URIs served here
+    /// (`https://id.example.vn`): the anchor of every linkset and the root of
+    /// tracescan's own links. Default: `http://` and each request's Host.
+    #[arg(long, value_parser = parse_public_url, env = "TRACESCAN_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Worker threads, each with its own listener (default: one per core).
     #[arg(long, env = "TRACESCAN_THREADS")]
     pub threads: Option<usize>,
@@ -118,6 +123,32 @@ pub struct Config {
     /// 0 logs none.
     #[arg(long, default_value_t = 0, env = "TRACESCAN_ACCESS_LOG_SAMPLE")]
     pub access_log_sample: u64,
+}
+
+/// A public URL: `http(s)://host[:port][/path]`, printable ASCII with no
+/// query or fragment; a trailing slash is dropped.
+fn parse_public_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http(s) URL"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if !host_ok {
+        return Err(format!("{url:?} does not name a host"));
+    }
+    if let Some(c) = url
+        .chars()
+        .find(|&c| !c.is_ascii_graphic() || matches!(c, '?' | '#' | '"' | '<' | '>' | '\\'))
+    {
+        return Err(format!(
+            "{url:?} has the character {c:?}: a root URL has no query, fragment or spaces"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// How log lines are written.
@@ -315,6 +346,7 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         body_timeout: header_timeout,
         trusted_proxies: config.trusted_proxies.clone(),
         access_log: http::AccessLog::every(config.access_log_sample),
+        public_url: config.public_url.clone(),
     });
     let bind = |addr: SocketAddr, threads| {
         http::bind(addr, threads).map_err(|source| ServeError::Bind { addr, source })

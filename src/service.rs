@@ -17,12 +17,14 @@ use memmap2::Mmap;
 
 use crate::code;
 use crate::date::{Date, rfc3339_utc, unix_now};
-use crate::index::Index;
+use crate::index::format::ArchivedLinkEntry;
+use crate::index::{Index, LinksRef};
 use crate::live::Context;
 use crate::live::overlay::{Changes, Overlay};
 use crate::live::scans::Scans;
 use crate::lookup;
 use crate::render::{self, Format, page};
+use crate::resolver::{self, choose::Candidate, choose::Choice};
 
 /// How many bytes of rendered page sections a generation keeps: some
 /// 30,000 products and batches, the popular ones of a national day.
@@ -261,24 +263,247 @@ impl Service {
     /// one rendering into a fresh buffer; no I/O.
     pub fn scan(&self, generation: &Generation, scan: Request<'_>) -> Answer {
         let changes = self.overlay.load();
+        let live = self.live(&changes, &scan);
+        answer(&generation.index, &with_sections(generation, scan), &live)
+    }
+
+    /// Answers a Digital Link request (SPEC section 6) from `generation`:
+    /// the linkset, a redirect to the link that fits best, or the lookup
+    /// answer itself when tracescan's own page is the link. A redirect
+    /// counts an item's scan as the lookup answer does; a linkset, read by
+    /// machines, counts none.
+    ///
+    /// Cost: [`Service::scan`]'s, plus for a link the choice among the few
+    /// links of the levels found; a linkset is a copy of the level's
+    /// pre-rendered one.
+    pub fn digital_link(&self, generation: &Generation, dl: DigitalLink<'_>) -> Resolved {
+        let changes = self.overlay.load();
+        let live = self.live(&changes, &dl.scan);
+        let scan = with_sections(generation, dl.scan);
+        let index = &generation.index;
+        let parsed = match parse(&scan) {
+            Ok(p) => p,
+            Err(answer) => return Resolved::answer(answer, None),
+        };
+        let anchor = match &parsed {
+            code::Scan::Gs1(gs1) => {
+                let mut anchor = String::from(dl.root);
+                anchor.push_str(&resolver::canonical_path(gs1));
+                anchor
+            }
+            // Our Digital Link routes never take a stamp: the path is
+            // not Digital Link syntax.
+            code::Scan::Stamp(_) => {
+                let detail = resolver::NOT_A_DIGITAL_LINK;
+                return Resolved::answer(
+                    Answer::invalid_code(&scan.format, Some(scan.shown), detail),
+                    None,
+                );
+            }
+        };
+        let Some(mut found) = lookup::resolve(index, &parsed, &live) else {
+            return Resolved::answer(render(index, &scan, &parsed, None, &live), Some(anchor));
+        };
+        let own_href = resolver::own_href(dl.root, &anchor);
+        let links = Levels::of(index, &found);
+        let item = found.item.is_some();
+        let choice = match dl.want {
+            Want::Json => None,
+            Want::Linkset => {
+                let body = links.linkset(&anchor, &own_href);
+                return Resolved::linkset(body, false, item, anchor);
+            }
+            Want::Type(kind) => Some(links.choose(Some(kind), &own_href, &dl)),
+            Want::Default => Some(links.choose(None, &own_href, &dl)),
+        };
+        let outcome = match choice {
+            None | Some(Choice::One(Candidate { own: true, .. })) => {
+                Resolution::Answer(render(index, &scan, &parsed, Some(found), &live))
+            }
+            Some(Choice::One(link)) => {
+                lookup::count(&mut found, &live);
+                Resolution::Redirect {
+                    href: link.href.to_owned(),
+                    item,
+                }
+            }
+            Some(Choice::Several) => {
+                let body = links.linkset(&anchor, &own_href);
+                return Resolved::linkset(body, true, item, anchor);
+            }
+            Some(Choice::NoneOfType) => Resolution::NoLinkOfType,
+        };
+        Resolved {
+            outcome,
+            anchor: Some(anchor),
+        }
+    }
+
+    /// The live state a request is answered under.
+    fn live<'a>(&'a self, changes: &'a Changes, scan: &Request<'_>) -> Context<'a> {
         let now = unix_now();
-        let live = Context {
-            changes: &changes,
+        Context {
+            changes,
             scans: scan.count.then_some(&*self.scans),
             client: scan.client,
             warn_above: self.settings.warn_above,
             now,
             today: Date::at(now, self.settings.utc_offset),
+        }
+    }
+}
+
+/// `scan` with its page, if it asks for one, keeping its sections with the
+/// generation that renders them.
+fn with_sections<'a>(generation: &'a Generation, scan: Request<'a>) -> Request<'a> {
+    let format = match scan.format {
+        Format::Page(ctx) => Format::Page(page::Context {
+            sections: Some(&generation.sections),
+            ..ctx
+        }),
+        Format::Json => Format::Json,
+    };
+    Request { format, ..scan }
+}
+
+/// A Digital Link request.
+#[derive(Clone, Copy, Debug)]
+pub struct DigitalLink<'a> {
+    /// The lookup, as the route would answer it itself.
+    pub scan: Request<'a>,
+    pub want: Want<'a>,
+    /// The reader's `Accept-Language` and `Accept`, which choose among links.
+    pub accept_language: &'a str,
+    pub accept: &'a str,
+    /// The resolver's public root (`https://id.example.vn`), anchor of every
+    /// linkset.
+    pub root: &'a str,
+}
+
+/// What a Digital Link request asks for (SPEC section 6, in the order its
+/// rules are tried).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want<'a> {
+    /// Every link: `linkType=linkset` or `all`, or a linkset `Accept`.
+    Linkset,
+    /// The link of a type (`gs1:pip`, written as the request wrote it).
+    Type(&'a str),
+    /// The JSON lookup answer (`Accept: application/json`).
+    Json,
+    /// The default link.
+    Default,
+}
+
+/// How a Digital Link request ended.
+#[derive(Debug)]
+pub struct Resolved {
+    pub outcome: Resolution,
+    /// The canonical URI of the request (root and Digital Link path) when it
+    /// names a GS1 key: the anchor of its linkset.
+    pub anchor: Option<String>,
+}
+
+impl Resolved {
+    fn answer(answer: Answer, anchor: Option<String>) -> Resolved {
+        Resolved {
+            outcome: Resolution::Answer(answer),
+            anchor,
+        }
+    }
+
+    fn linkset(body: Vec<u8>, several: bool, item: bool, anchor: String) -> Resolved {
+        Resolved {
+            outcome: Resolution::Linkset {
+                body,
+                several,
+                item,
+            },
+            anchor: Some(anchor),
+        }
+    }
+}
+
+/// The answer to a Digital Link request.
+#[derive(Debug)]
+pub enum Resolution {
+    /// The lookup answer (tracescan's own page, JSON, not found, malformed).
+    Answer(Answer),
+    /// To a link; `item`: the request named an item found, whose answers
+    /// change with every scan.
+    Redirect { href: String, item: bool },
+    /// The linkset; `several`: the links asked for fit equally, and the
+    /// reader chooses.
+    Linkset {
+        body: Vec<u8>,
+        several: bool,
+        item: bool,
+    },
+    /// The product is known, but no link of the type asked for.
+    NoLinkOfType,
+}
+
+/// The links of the levels a lookup found, most specific first.
+struct Levels<'a> {
+    /// Each level's own links.
+    own: [&'a [ArchivedLinkEntry]; 3],
+    /// The linkset of the most specific level found.
+    linkset: LinksRef<'a>,
+}
+
+impl<'a> Levels<'a> {
+    fn of<D: AsRef<[u8]>>(index: &'a Index<D>, found: &lookup::Found<'a>) -> Levels<'a> {
+        let product = index.product_links(&found.product);
+        let batch = found.batch.map(|b| index.batch_links(&b));
+        let item = found.item.and_then(|i| index.item_links(&i));
+        let none: &[ArchivedLinkEntry] = &[];
+        Levels {
+            own: [
+                item.map_or(none, |l| l.own),
+                batch.map_or(none, |l| l.own),
+                product.own,
+            ],
+            linkset: item.or(batch).unwrap_or(product),
+        }
+    }
+
+    fn linkset(&self, anchor: &str, own_href: &str) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.linkset.linkset.len() + 512);
+        resolver::linkset(
+            &mut body,
+            anchor,
+            self.linkset.linkset,
+            self.linkset.split,
+            self.linkset.has_default,
+            own_href,
+        );
+        body
+    }
+
+    /// The link a request for `kind` (`None`: the default) goes to.
+    fn choose(&self, kind: Option<&str>, own_href: &'a str, dl: &DigitalLink<'_>) -> Choice<'a> {
+        let candidate = |e: &'a ArchivedLinkEntry| Candidate {
+            kind: e.kind.as_str(),
+            href: e.href.as_str(),
+            langs: e.langs.as_str(),
+            media: e.media.as_str(),
+            default: e.default == 1,
+            own: false,
         };
-        // A page keeps its sections with the generation that rendered them.
-        let format = match scan.format {
-            Format::Page(ctx) => Format::Page(page::Context {
-                sections: Some(&generation.sections),
-                ..ctx
-            }),
-            Format::Json => Format::Json,
-        };
-        answer(&generation.index, &Request { format, ..scan }, &live)
+        let mut levels: Vec<Vec<Candidate<'a>>> = self
+            .own
+            .iter()
+            .map(|l| l.iter().map(candidate).collect())
+            .collect();
+        levels[2].push(Candidate {
+            kind: resolver::vocab::TRACEABILITY,
+            href: own_href,
+            langs: "vi,en",
+            media: "text/html",
+            default: !self.linkset.has_default,
+            own: true,
+        });
+        let kind = kind.map(|k| resolver::vocab::name(k).unwrap_or(k));
+        resolver::choose::choose(&levels, kind, dl.accept_language, dl.accept)
     }
 }
 
@@ -288,31 +513,49 @@ impl Service {
 /// Cost: linear in the code's length, one to three hash probes (more under
 /// changes in force), one rendering; allocation for the body and warnings.
 pub fn answer<D: AsRef<[u8]>>(index: &Index<D>, scan: &Request<'_>, live: &Context<'_>) -> Answer {
+    let parsed = match parse(scan) {
+        Ok(p) => p,
+        Err(answer) => return answer,
+    };
+    let found = lookup::resolve(index, &parsed, live);
+    render(index, scan, &parsed, found, live)
+}
+
+/// The code of `scan` parsed, or the answer to a malformed one.
+fn parse(scan: &Request<'_>) -> Result<code::Scan, Answer> {
     let parsed = match scan.code {
         Code::Raw(raw) => code::parse(raw),
         Code::Stamp(stamp) => code::stamp(stamp),
     };
-    let parsed = match parsed {
-        Ok(p) => p,
-        Err(e) => return Answer::invalid_code(&scan.format, Some(scan.shown), &e.to_string()),
-    };
+    parsed.map_err(|e| Answer::invalid_code(&scan.format, Some(scan.shown), &e.to_string()))
+}
+
+/// The end of the pipeline: `found` counted, then rendered as `scan.format`
+/// asks.
+fn render<D: AsRef<[u8]>>(
+    index: &Index<D>,
+    scan: &Request<'_>,
+    parsed: &code::Scan,
+    found: Option<lookup::Found<'_>>,
+    live: &Context<'_>,
+) -> Answer {
     // Room for the usual answer (2–3 KB of JSON, 5–7 KB of page) without
     // growing the buffer.
     let mut body = Vec::with_capacity(8192);
-    let found = lookup::resolve(index, &parsed, live).map(|mut found| {
+    let found = found.map(|mut found| {
         lookup::count(&mut found, live);
         found
     });
     let snapshot = index.header().snapshot_id.as_str();
     match (&found, &scan.format) {
         (Some(f), Format::Json) => {
-            render::json::found(&mut body, scan.shown, &parsed, f, snapshot, live.today)
+            render::json::found(&mut body, scan.shown, parsed, f, snapshot, live.today)
         }
         (Some(f), Format::Page(ctx)) => {
             render::page::found(&mut body, ctx, scan.shown, f, snapshot)
         }
-        (None, Format::Json) => render::json::not_found(&mut body, &parsed, live.today),
-        (None, Format::Page(ctx)) => render::page::not_found(&mut body, ctx, scan.shown, &parsed),
+        (None, Format::Json) => render::json::not_found(&mut body, parsed, live.today),
+        (None, Format::Page(ctx)) => render::page::not_found(&mut body, ctx, scan.shown, parsed),
     }
     Answer {
         outcome: if found.is_some() {

@@ -220,7 +220,8 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
         (
             "a product's links running past the list",
             Box::new(move |b, _| {
-                b[product_links_len..product_links_len + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+                b[product_links_len..product_links_len + 4]
+                    .copy_from_slice(&u32::MAX.to_le_bytes());
             }),
             "a record's links point outside the index",
         ),

@@ -15,8 +15,8 @@ use crate::index::format::{
     BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_VOID, ItemEntry, ItemLinks, LinkEntry,
     Links, NO_BATCH, Payload, ProductEntry, Span, Table, key_hash,
 };
-use crate::resolver::links::{self as resolver_links, Link};
 use crate::index::write;
+use crate::resolver::links::{self as resolver_links, Link};
 use crate::snapshot::Manifest;
 use crate::snapshot::record::{self, Reason, Rejection};
 

@@ -29,6 +29,8 @@ pub enum Kind {
     BadRequest,
     /// No product under the code (a lookup answer carries its own body).
     NotFound,
+    /// A Digital Link request for a link type the product has no link of.
+    NoLinkOfType,
     NoRoute,
     /// The resource exists; the method named is not served there.
     MethodNotAllowed(&'static str),
@@ -70,9 +72,11 @@ impl Kind {
             Kind::InvalidCode | Kind::BadRequest | Kind::BadBody | Kind::InvalidChange => {
                 StatusCode::BAD_REQUEST
             }
-            Kind::NotFound | Kind::NoRoute | Kind::UnknownRecord | Kind::NoChange => {
-                StatusCode::NOT_FOUND
-            }
+            Kind::NotFound
+            | Kind::NoLinkOfType
+            | Kind::NoRoute
+            | Kind::UnknownRecord
+            | Kind::NoChange => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Kind::UriTooLong => StatusCode::URI_TOO_LONG,
             Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -92,6 +96,7 @@ impl Kind {
             Kind::InvalidCode => "invalid_code",
             Kind::BadRequest => "bad_request",
             Kind::NotFound => "not_found",
+            Kind::NoLinkOfType => "link_type_not_found",
             Kind::NoRoute => "no_route",
             Kind::MethodNotAllowed(_) => "method_not_allowed",
             Kind::UriTooLong => "uri_too_long",

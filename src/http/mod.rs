@@ -3,6 +3,7 @@
 //!
 //! - [`transport`]: bind, accept, serve connections, their timeouts.
 //! - [`routes`]: every route in one `match (method, path)`.
+//! - [`resolver`]: the Digital Link routes, SPEC section 6.
 //! - [`error`]: the one mapping from what went wrong to a status.
 //! - [`admin`]: what the admin routes do; [`metrics`]: the Prometheus text.
 //!
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod error;
 pub mod metrics;
 pub mod negotiate;
+pub mod resolver;
 pub mod routes;
 pub mod transport;
 
@@ -56,6 +58,9 @@ pub struct App {
     pub trusted_proxies: Vec<IpAddr>,
     /// Which requests are logged.
     pub access_log: AccessLog,
+    /// The resolver's public root (`https://id.example.vn`), written into
+    /// linksets and links; `None`: `http://` and the request's Host.
+    pub public_url: Option<String>,
 }
 
 /// Access logging, sampled: one request in `every` is logged (method, path
@@ -98,6 +103,7 @@ impl App {
             body_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
             access_log: AccessLog::default(),
+            public_url: None,
         }
     }
 }

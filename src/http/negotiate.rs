@@ -53,18 +53,30 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
+/// The quality `accept` gives to `kind/sub` by naming it, alone or as
+/// `kind/*`: a wildcard `*/*` does not count (0 when nothing names it).
+pub fn named_quality(accept: &str, kind: &str, sub: &str) -> f32 {
+    best(accept, |range| {
+        media_rank(range, kind, sub).filter(|&r| r > 0)
+    })
+}
+
 /// The quality `accept` gives to `kind/sub`: that of the most specific range
 /// that matches it (RFC 9110, 12.5.1); 0 when none does.
-fn quality(accept: &str, kind: &str, sub: &str) -> f32 {
-    best(accept, |range| {
-        let (k, s) = range.split_once('/')?;
-        match (k.trim(), s.trim()) {
-            (k, s) if k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(sub) => Some(2),
-            (k, "*") if k.eq_ignore_ascii_case(kind) => Some(1),
-            ("*", "*") => Some(0),
-            _ => None,
-        }
-    })
+pub fn quality(accept: &str, kind: &str, sub: &str) -> f32 {
+    best(accept, |range| media_rank(range, kind, sub))
+}
+
+/// How specifically the media range `range` matches `kind/sub`: 2 naming
+/// it, 1 as `kind/*`, 0 as `*/*`; `None` when it does not.
+fn media_rank(range: &str, kind: &str, sub: &str) -> Option<u8> {
+    let (k, s) = range.split_once('/')?;
+    match (k.trim(), s.trim()) {
+        (k, s) if k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(sub) => Some(2),
+        (k, "*") if k.eq_ignore_ascii_case(kind) => Some(1),
+        ("*", "*") => Some(0),
+        _ => None,
+    }
 }
 
 /// Over the comma-separated ranges of a header, the `q` of the range that

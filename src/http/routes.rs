@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 
 use super::admin::{self, ChangeOp, IndexOp};
 use super::error::{Error, Kind, lookup_status};
-use super::{App, Body, Scope, json, metrics, negotiate};
+use super::{App, Body, Scope, json, metrics, negotiate, resolver};
 use crate::render::{Format, page};
 use crate::service::{Answer, Code, Generation, Request as Scan};
 
@@ -165,12 +165,14 @@ async fn answer<B: Body>(
             let body = super::read_body(body, MAX_BATCH_BODY, app.body_timeout).await?;
             batch(app, parts, peer, &body)
         }
-        (&Method::GET | &Method::HEAD, p) if p.starts_with("/01/") => {
-            let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
-            // Our own Digital Link paths are parsed as a Digital Link on a
-            // placeholder host.
-            let raw = format!("https://local{shown}");
-            lookup(app, parts, peer, shown, Code::Raw(&raw))
+        (&Method::GET | &Method::HEAD, "/.well-known/gs1resolver") => {
+            resolver::description(app, parts)
+        }
+        (&Method::GET | &Method::HEAD, p) if is_digital_link(p) => {
+            resolver::digital_link(app, parts, peer, &on_placeholder_host(parts))
+        }
+        (&Method::OPTIONS, p) if is_digital_link(p) => {
+            resolver::options(app, parts, &on_placeholder_host(parts))
         }
         (&Method::GET | &Method::HEAD, p) if p.starts_with("/s/") => {
             let shown = parts.uri.path_and_query().map_or(p, |pq| pq.as_str());
@@ -197,9 +199,9 @@ async fn answer<B: Body>(
         (_, "/healthz" | "/readyz" | "/v1/index" | "/metrics" | "/openapi.json") => {
             Err(Error::method_not_allowed("GET, HEAD"))
         }
-        (_, p) if p.starts_with("/01/") || p.starts_with("/s/") => {
-            Err(Error::method_not_allowed("GET, HEAD"))
-        }
+        (_, "/.well-known/gs1resolver") => Err(Error::method_not_allowed("GET, HEAD")),
+        (_, p) if is_digital_link(p) => Err(Error::method_not_allowed("GET, HEAD, OPTIONS")),
+        (_, p) if p.starts_with("/s/") => Err(Error::method_not_allowed("GET, HEAD")),
         (_, "/admin/overlay") => Err(Error::method_not_allowed("GET, POST")),
         (_, "/admin/reload" | "/admin/rollback" | "/admin/overlay/undo") => {
             Err(Error::method_not_allowed("POST"))
@@ -210,6 +212,21 @@ async fn answer<B: Body>(
         )),
         (_, p) => Err(Error::new(Kind::NoRoute, format!("no such resource: {p}"))),
     }
+}
+
+/// Whether `path` is a Digital Link path of ours: its first segment is an
+/// AI's digits (`/01/…`, `/414/…`). Its syntax is checked when it is
+/// parsed: a wrong one is a 400, never a 404.
+fn is_digital_link(path: &str) -> bool {
+    let first = path[1..].split('/').next().unwrap_or("");
+    !first.is_empty() && first.len() <= 4 && first.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The request's path and query on a placeholder host: a Digital Link URI
+/// the scan-code parser reads as any other.
+fn on_placeholder_host(parts: &Parts) -> String {
+    let shown = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    format!("https://local{shown}")
 }
 
 /// Refuses a request line or header section over our limits, and a request
@@ -290,7 +307,7 @@ fn lookup(
             shown,
             code,
             count,
-            client: count.then(|| client_hash(client_of(parts, peer, &app.trusted_proxies))),
+            client: count.then(|| client_key(parts, peer, &app.trusted_proxies)),
             format,
         };
         app.service.scan(generation, scan)
@@ -341,7 +358,7 @@ fn batch(
     }
     let current = app.service.current();
     let generation = current.as_ref().ok_or_else(Error::not_ready)?;
-    let client = client_hash(client_of(parts, peer, &app.trusted_proxies));
+    let client = client_key(parts, peer, &app.trusted_proxies);
     let mut out = Vec::with_capacity(entries.len() * 2560 + 2);
     out.push(b'[');
     for (i, entry) in entries.iter().enumerate() {
@@ -381,7 +398,7 @@ fn batch(
 
 /// What renders a lookup's answer: a page in the reader's language for a
 /// browser, JSON otherwise.
-fn format_of<'a>(app: &App, parts: &'a Parts) -> Format<'a> {
+pub(super) fn format_of<'a>(app: &App, parts: &'a Parts) -> Format<'a> {
     match negotiate::page(&parts.headers, parts.uri.query().unwrap_or("")) {
         Some(lang) => Format::Page(page::Context {
             lang,
@@ -419,6 +436,11 @@ pub fn client_of(parts: &Parts, peer: IpAddr, trusted: &[IpAddr]) -> IpAddr {
     client
 }
 
+/// The key of the scans of the client behind `peer` (see [`client_of`]).
+pub(super) fn client_key(parts: &Parts, peer: IpAddr, trusted: &[IpAddr]) -> u64 {
+    client_hash(client_of(parts, peer, trusted))
+}
+
 /// A client's address as the key of its scans.
 fn client_hash(ip: IpAddr) -> u64 {
     match ip {
@@ -436,7 +458,7 @@ fn invalid_lookup(app: &App, parts: &Parts, detail: &str) -> Result<Response<Ful
 }
 
 /// The answer of a lookup while no index is loaded: 503, as a page or JSON.
-fn not_ready(format: &Format<'_>) -> Response<Full<Bytes>> {
+pub(super) fn not_ready(format: &Format<'_>) -> Response<Full<Bytes>> {
     let mut resp = Error::not_ready().into_response();
     if let Format::Page(ctx) = format {
         *resp.body_mut() = Full::new(page::not_ready(ctx).into());
@@ -453,7 +475,7 @@ fn not_ready(format: &Format<'_>) -> Response<Full<Bytes>> {
 
 /// How long a shared cache may keep an answer that no scan changes: a
 /// recall set now reaches every reader within this many seconds.
-const CACHE_SECONDS: &str = "public, max-age=60";
+pub(super) const CACHE_SECONDS: &str = "public, max-age=60";
 
 /// A lookup answer: any origin may read it, it names the generation that
 /// answered, and it says how it may be cached.
@@ -463,7 +485,11 @@ const CACHE_SECONDS: &str = "public, max-age=60";
 /// found, malformed) changes only with the index, a status change or the
 /// date: shared caches keep it a minute, and revalidate it by its ETag, a
 /// hash of the body, so an unchanged answer costs a 304 and no bytes.
-fn lookup_response(parts: &Parts, answer: Answer, generation: u64) -> Response<Full<Bytes>> {
+pub(super) fn lookup_response(
+    parts: &Parts,
+    answer: Answer,
+    generation: u64,
+) -> Response<Full<Bytes>> {
     let etag = (!answer.item).then(|| {
         let tag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&answer.body));
         HeaderValue::from_str(&tag).expect("hex digits in quotes are a valid header value")
@@ -511,7 +537,7 @@ fn lookup_response(parts: &Parts, answer: Answer, generation: u64) -> Response<F
 
 /// The headers of every lookup answer, single or batch: any origin may
 /// read it, and it names the generation that answered.
-fn answered_by(headers: &mut hyper::HeaderMap, generation: u64) {
+pub(super) fn answered_by(headers: &mut hyper::HeaderMap, generation: u64) {
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),

@@ -607,7 +607,9 @@ fn check_links(
         let in_order = previous.is_none_or(|p| p < item);
         let flags = p.items.get(item as usize).map(|i| i.flags);
         if !in_order || flags.is_none_or(|f| f & ITEM_LINKS == 0) {
-            return bad(format!("the links of item {item} are out of order or unflagged"));
+            return bad(format!(
+                "the links of item {item} are out of order or unflagged"
+            ));
         }
         previous = Some(item);
     }

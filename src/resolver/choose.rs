@@ -119,9 +119,7 @@ fn by_language<'a>(candidates: Vec<Candidate<'a>>, header: &str) -> Vec<Candidat
         let wider: Vec<_> = candidates
             .iter()
             .copied()
-            .filter(|c| {
-                tags(c).any(|t| primary(t).eq_ignore_ascii_case(&primary(range)))
-            })
+            .filter(|c| tags(c).any(|t| primary(t).eq_ignore_ascii_case(&primary(range))))
             .collect();
         if !wider.is_empty() {
             return wider;
@@ -181,13 +179,22 @@ mod tests {
 
     /// `choose` over `levels` gives the link at `expected` (`"300"` for a
     /// tie, `"404"` for none).
-    fn check(levels: &[Vec<Candidate<'static>>], kind: Option<&str>, lang: &str, accept: &str, expected: &str) {
+    fn check(
+        levels: &[Vec<Candidate<'static>>],
+        kind: Option<&str>,
+        lang: &str,
+        accept: &str,
+        expected: &str,
+    ) {
         let got = match choose(levels, kind, lang, accept) {
             Choice::One(c) => c.href,
             Choice::Several => "300",
             Choice::NoneOfType => "404",
         };
-        assert_eq!(got, expected, "type {kind:?}, Accept-Language {lang:?}, Accept {accept:?}");
+        assert_eq!(
+            got, expected,
+            "type {kind:?}, Accept-Language {lang:?}, Accept {accept:?}"
+        );
     }
 
     #[test]
@@ -209,7 +216,10 @@ mod tests {
         let mut vi = link("pip", "vi", "vi");
         vi.default = true;
         let en = link("pip", "en-gb", "en-GB");
-        let en_pdf = Candidate { media: "application/pdf", ..link("pip", "en-pdf", "en") };
+        let en_pdf = Candidate {
+            media: "application/pdf",
+            ..link("pip", "en-pdf", "en")
+        };
         let und = link("pip", "und", "");
         let levels = [vec![vi, en, en_pdf, und]];
         check(&levels, Some("pip"), "vi-VN,vi;q=0.9,en;q=0.8", "", "vi");

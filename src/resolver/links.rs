@@ -82,9 +82,9 @@ fn one(obj: &Map<String, Value>, at: &str) -> Result<Link, LinkError> {
     }
     let text = |field: &str, required: bool| -> Result<Option<&str>, LinkError> {
         match obj.get(field) {
-            None | Some(Value::Null) if required => Err(LinkError::Missing(format!(
-                "\"{at}.{field}\" is required"
-            ))),
+            None | Some(Value::Null) if required => {
+                Err(LinkError::Missing(format!("\"{at}.{field}\" is required")))
+            }
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(invalid(format!("\"{at}.{field}\" must be a string"))),
@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn links_are_checked_field_by_field() {
-        let pip = json!({"type": "gs1:pip", "href": "https://brand.vn/p", "title": "Trang sản phẩm"});
+        let pip =
+            json!({"type": "gs1:pip", "href": "https://brand.vn/p", "title": "Trang sản phẩm"});
         check(json!([pip]), Ok(1));
         check(json!([]), Ok(0));
         check(
@@ -306,22 +307,71 @@ mod tests {
             Ok(1),
         );
         check(json!({"type": "gs1:pip"}), Err("must be an array"));
-        check(json!(["https://x.vn"]), Err("\"links[0]\" must be an object"));
-        check(json!([{"href": "https://x.vn", "title": "t"}]), Err("\"links[0].type\" is required"));
-        check(json!([{"type": "gs1:pip", "title": "t"}]), Err("\"links[0].href\" is required"));
-        check(json!([{"type": "gs1:pip", "href": "https://x.vn"}]), Err("\"links[0].title\" is required"));
-        check(json!([{"type": "gs1:pipe", "href": "https://x.vn", "title": "t"}]), Err("is not a GS1 link type"));
-        check(json!([{"type": "pip", "href": "https://x.vn", "title": "t"}]), Err("is not a GS1 link type"));
-        for href in ["javascript:alert(1)", "ftp://x.vn", "https://", "//x.vn", "https://x.vn/a b", "https://x.vn/ảnh"] {
-            check(json!([{"type": "gs1:pip", "href": href, "title": "t"}]), Err("\"links[0].href\""));
+        check(
+            json!(["https://x.vn"]),
+            Err("\"links[0]\" must be an object"),
+        );
+        check(
+            json!([{"href": "https://x.vn", "title": "t"}]),
+            Err("\"links[0].type\" is required"),
+        );
+        check(
+            json!([{"type": "gs1:pip", "title": "t"}]),
+            Err("\"links[0].href\" is required"),
+        );
+        check(
+            json!([{"type": "gs1:pip", "href": "https://x.vn"}]),
+            Err("\"links[0].title\" is required"),
+        );
+        check(
+            json!([{"type": "gs1:pipe", "href": "https://x.vn", "title": "t"}]),
+            Err("is not a GS1 link type"),
+        );
+        check(
+            json!([{"type": "pip", "href": "https://x.vn", "title": "t"}]),
+            Err("is not a GS1 link type"),
+        );
+        for href in [
+            "javascript:alert(1)",
+            "ftp://x.vn",
+            "https://",
+            "//x.vn",
+            "https://x.vn/a b",
+            "https://x.vn/ảnh",
+        ] {
+            check(
+                json!([{"type": "gs1:pip", "href": href, "title": "t"}]),
+                Err("\"links[0].href\""),
+            );
         }
-        check(json!([{"type": "gs1:pip", "href": "https://x.vn", "title": " "}]), Err("\"links[0].title\""));
-        for lang in [json!("vie"), json!("vi_VN"), json!(["vi", 3]), json!(7), json!("")] {
-            check(json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "lang": lang}]), Err("\"links[0].lang\""));
+        check(
+            json!([{"type": "gs1:pip", "href": "https://x.vn", "title": " "}]),
+            Err("\"links[0].title\""),
+        );
+        for lang in [
+            json!("vie"),
+            json!("vi_VN"),
+            json!(["vi", 3]),
+            json!(7),
+            json!(""),
+        ] {
+            check(
+                json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "lang": lang}]),
+                Err("\"links[0].lang\""),
+            );
         }
-        check(json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "media": "html"}]), Err("\"links[0].media\""));
-        check(json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "default": "yes"}]), Err("\"links[0].default\""));
-        check(json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "deafult": true}]), Err("unknown field \"deafult\""));
+        check(
+            json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "media": "html"}]),
+            Err("\"links[0].media\""),
+        );
+        check(
+            json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "default": "yes"}]),
+            Err("\"links[0].default\""),
+        );
+        check(
+            json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "deafult": true}]),
+            Err("unknown field \"deafult\""),
+        );
         check(
             json!([{"type": "gs1:pip", "href": "https://x.vn", "title": "t", "default": true},
                    {"type": "gs1:faqs", "href": "https://x.vn/f", "title": "f"},
@@ -342,7 +392,10 @@ mod tests {
             media: None,
             default,
         };
-        let batch = [link("recallStatus", "https://b/recall", false), link("pip", "https://b/pip", false)];
+        let batch = [
+            link("recallStatus", "https://b/recall", false),
+            link("pip", "https://b/pip", false),
+        ];
         let product = [
             link("pip", "https://p/pip", true),
             link("traceability", "https://p/trace", false),
@@ -358,8 +411,14 @@ mod tests {
                 r#""https://gs1.org/voc/recallStatus":[{"href":"https://b/recall","title":"t"}]"#
             )
         );
-        assert_eq!(&f.text[f.split..], r#"{"href":"https://p/trace","title":"t"},"#);
+        assert_eq!(
+            &f.text[f.split..],
+            r#"{"href":"https://p/trace","title":"t"},"#
+        );
         let none = fragment("x", &[]);
-        assert_eq!((none.text.as_str(), none.split, none.has_default), (r#""itemDescription":"x""#, 21, false));
+        assert_eq!(
+            (none.text.as_str(), none.split, none.has_default),
+            (r#""itemDescription":"x""#, 21, false)
+        );
     }
 }

@@ -23,6 +23,9 @@ use crate::code::Gs1Code;
 /// The media type of a linkset (RFC 9264).
 pub const LINKSET_MEDIA: &str = "application/linkset+json";
 
+/// What is wrong with a request path of ours that is not a Digital Link.
+pub const NOT_A_DIGITAL_LINK: &str = "the path is not a GS1 Digital Link: it must be a primary key and its value, then qualifiers, each as /AI/value (for example /01/09506000134352/10/LOT/21/SERIAL)";
+
 /// The title of tracescan's own page in a linkset.
 const OWN_TITLE: &str = "Truy xuất nguồn gốc · Traceability";
 
@@ -153,9 +156,18 @@ mod tests {
     fn the_canonical_path_keeps_key_and_qualifiers_in_order() {
         for (code, path) in [
             ("09506000134352", "/01/09506000134352"),
-            ("https://x.vn/p/01/9506000134352/10/A%2FB/21/s%21?17=271231", "/01/09506000134352/10/A%2FB/21/s%21"),
-            ("(01)09506000134352(21)S1(10)L1", "/01/09506000134352/10/L1/21/S1"),
-            ("(01)09506000134352(22)V2(10)L1(21)S1", "/01/09506000134352/22/V2/10/L1/21/S1"),
+            (
+                "https://x.vn/p/01/9506000134352/10/A%2FB/21/s%21?17=271231",
+                "/01/09506000134352/10/A%2FB/21/s%21",
+            ),
+            (
+                "(01)09506000134352(21)S1(10)L1",
+                "/01/09506000134352/10/L1/21/S1",
+            ),
+            (
+                "(01)09506000134352(22)V2(10)L1(21)S1",
+                "/01/09506000134352/22/V2/10/L1/21/S1",
+            ),
         ] {
             assert_eq!(canonical_path(&gs1(code)), path, "{code}");
         }
@@ -165,12 +177,25 @@ mod tests {
     fn a_linkset_adds_anchor_and_our_page() {
         let f = links::fragment("Tea", &[]);
         let mut out = Vec::new();
-        linkset(&mut out, "https://id.vn/01/1", f.text.as_bytes(), f.split, f.has_default, "https://id.vn/v1/scan?code=x");
+        linkset(
+            &mut out,
+            "https://id.vn/01/1",
+            f.text.as_bytes(),
+            f.split,
+            f.has_default,
+            "https://id.vn/v1/scan?code=x",
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let set = &v["linkset"][0];
         assert_eq!(set["anchor"], "https://id.vn/01/1");
         assert_eq!(set["itemDescription"], "Tea");
-        assert_eq!(set["https://gs1.org/voc/defaultLink"][0]["href"], "https://id.vn/v1/scan?code=x");
-        assert_eq!(set["https://gs1.org/voc/traceability"][0]["href"], "https://id.vn/v1/scan?code=x");
+        assert_eq!(
+            set["https://gs1.org/voc/defaultLink"][0]["href"],
+            "https://id.vn/v1/scan?code=x"
+        );
+        assert_eq!(
+            set["https://gs1.org/voc/traceability"][0]["href"],
+            "https://id.vn/v1/scan?code=x"
+        );
     }
 }

@@ -33,9 +33,7 @@ pub fn name(written: &str) -> Option<&'static str> {
     let rest = strip_prefix_ignore_case(written, PREFIX)
         .or_else(|| strip_prefix_ignore_case(written, VOC))
         .or_else(|| strip_prefix_ignore_case(written, "http://gs1.org/voc/"))?;
-    TYPES
-        .get_key_value(rest)
-        .map(|(name, _)| name.as_str())
+    TYPES.get_key_value(rest).map(|(name, _)| name.as_str())
 }
 
 /// GS1's title of the link type `name`.
@@ -57,9 +55,16 @@ mod tests {
     fn types_are_read_in_both_written_forms() {
         assert_eq!(name("gs1:pip"), Some("pip"));
         assert_eq!(name("GS1:pip"), Some("pip"));
-        assert_eq!(name("https://gs1.org/voc/certificationInfo"), Some("certificationInfo"));
+        assert_eq!(
+            name("https://gs1.org/voc/certificationInfo"),
+            Some("certificationInfo")
+        );
         assert_eq!(name("http://gs1.org/voc/traceability"), Some(TRACEABILITY));
-        assert_eq!(name(DEFAULT_LINK).is_none(), true, "a bare name is not a type");
+        assert_eq!(
+            name(DEFAULT_LINK).is_none(),
+            true,
+            "a bare name is not a type"
+        );
         assert_eq!(name("gs1:nosuchtype"), None);
         assert_eq!(name("gs1:PIP"), None, "names are case-sensitive");
         assert_eq!(name("gs1:"), None);
