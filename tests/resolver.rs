@@ -221,8 +221,12 @@ fn every_rule_of_section_6_as_request_and_answer() {
             ..case("/01/08930002000154/10", 400)
         },
         Case {
-            body_has: "not a GS1 Digital Link",
+            body_has: "qualifiers 99 do not fit AI 01",
             ..case("/01/08930002000154/99/x", 400)
+        },
+        Case {
+            body_has: "not a GS1 Digital Link",
+            ..case("/01/08930002000154/foo", 400)
         },
         Case {
             body_has: "do not fit AI 01",
