@@ -316,8 +316,12 @@ impl Service {
             Want::Type(kind) => Some(links.choose(Some(kind), &own_href, &dl)),
             Want::Default => Some(links.choose(None, &own_href, &dl)),
         };
+        // tracescan's own page as the default is answered here; asked for
+        // by its type, it is redirected to like any link.
+        let own_default = matches!(dl.want, Want::Default);
         let outcome = match choice {
-            None | Some(Choice::One(Candidate { own: true, .. })) => {
+            None => Resolution::Answer(render(index, &scan, &parsed, Some(found), &live)),
+            Some(Choice::One(Candidate { own: true, .. })) if own_default => {
                 Resolution::Answer(render(index, &scan, &parsed, Some(found), &live))
             }
             Some(Choice::One(link)) => {

@@ -150,13 +150,15 @@ fn every_rule_of_section_6_as_request_and_answer() {
             body_has: "not a GS1 link type",
             ..case("", 404)
         },
-        // tracescan's own page, asked for by its type: answered directly.
+        // tracescan's own page, asked for by its type: redirected to, as
+        // any link of a type asked for is.
         Case {
             target: "/01/08930002000154?linkType=gs1:traceability",
-            headers: &[("Accept", "text/html")],
-            expect_headers: &[("content-type", "text/html; charset=utf-8")],
-            body_has: "Chè Ô Long Tân Uyên",
-            ..case("", 200)
+            expect_headers: &[(
+                "location",
+                "http://tracescan.test/v1/scan?code=http%3A%2F%2Ftracescan.test%2F01%2F08930002000154",
+            )],
+            ..case("", 307)
         },
         // Rule 3: JSON.
         Case {
