@@ -70,15 +70,15 @@ fn every_flipped_bit_is_caught() {
 fn another_version_says_to_rebuild() {
     let good = index_bytes(&data("sample"));
     let mut header = Header::decode(&good).unwrap();
-    header.version = 2;
+    header.version = 3;
     let mut bytes = aligned(&good);
     bytes[..HEADER_LEN].copy_from_slice(&header.encode());
     let err = Index::from_bytes(bytes).err().unwrap();
     assert_eq!(
         err,
         FormatError::Version {
-            expected: 1,
-            got: 2
+            expected: 2,
+            got: 3
         }
     );
     assert!(err.to_string().contains("rebuild the index"));
@@ -267,10 +267,12 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
 /// then a panic at the first lookup of the item's serial): it must be refused.
 #[test]
 fn an_item_offset_near_the_end_of_u64_is_refused() {
-    let good = fs::read(data("fixtures/sample-v1.tsidx")).unwrap();
-    // The `bytes_at` of an item of this committed file.
-    let at = 5400;
-    assert_eq!(good[at..at + 8], 636u64.to_le_bytes());
+    let good = fs::read(data("fixtures/sample-v2.tsidx")).unwrap();
+    let verified = Verified::new(aligned(&good)).unwrap();
+    // The `bytes_at` of the committed file's eleventh item.
+    let field = &verified.payload().items[10].bytes_at as *const _ as usize;
+    let at = field - verified.bytes().as_ptr() as usize;
+    assert_eq!(good[at..at + 8], 190u64.to_le_bytes());
     let opened = forged(&good, |bytes, _| {
         bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes())
     });
@@ -282,10 +284,13 @@ fn an_item_offset_near_the_end_of_u64_is_refused() {
     }
 }
 
+/// The index of each format version is committed: this version's must keep
+/// opening and answering, links included, and the one before must be
+/// refused with the advice to rebuild.
 #[test]
-fn a_committed_version_1_index_still_opens_and_answers() {
-    let index = Index::open(&data("fixtures/sample-v1.tsidx")).unwrap();
-    assert_eq!(index.header().version, 1);
+fn a_committed_version_2_index_still_opens_and_answers() {
+    let index = Index::open(&data("fixtures/sample-v2.tsidx")).unwrap();
+    assert_eq!(index.header().version, 2);
     assert_eq!(index.header().snapshot_id, "sample-2026-11-21");
     let p = index
         .product(Gtin::parse("8930002000017").unwrap())
@@ -293,6 +298,35 @@ fn a_committed_version_1_index_still_opens_and_answers() {
     assert!(p.json().contains("Nước mắm cốt cá cơm Cát Hải"));
     let item = index.item_by_stamp("VN-0001-1003").unwrap();
     assert_eq!(item.serial(), "S000001");
+    let tea = index
+        .product(Gtin::parse("8930002000154").unwrap())
+        .unwrap();
+    let links = index.product_links(&tea);
+    let hrefs: Vec<&str> = links.own.iter().map(|l| l.href.as_str()).collect();
+    assert_eq!(hrefs[0], "https://chetanuyen.example.vn/san-pham/o-long");
+    assert_eq!(hrefs.len(), 4);
+    assert!(links.has_default);
+    let item = index.item(&tea, "S021001").unwrap();
+    let own = index.item_links(&item).unwrap().own;
+    assert_eq!(own[0].kind.as_str(), "verificationService");
+    assert!(
+        index
+            .item_links(&index.item(&tea, "S021002").unwrap())
+            .is_none()
+    );
+}
+
+#[test]
+fn a_committed_version_1_index_is_refused_with_the_advice_to_rebuild() {
+    let err = Index::open(&data("fixtures/sample-v1.tsidx"))
+        .err()
+        .unwrap();
+    let message = err.to_string();
+    assert!(
+        message.contains("index format version 1, this tracescan reads version 2")
+            && message.contains("rebuild the index"),
+        "{message}"
+    );
 }
 
 // ---- Oracle: random snapshots, every lookup checked against HashMaps -------

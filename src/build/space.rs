@@ -11,7 +11,8 @@ use crate::snapshot::{self, Kind, SnapshotError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Need {
     /// The index: the products' and batches' JSON as exported, an entry per
-    /// item, and the tables (a tenth more).
+    /// item, and the tables (a tenth more), and the linksets pre-rendered
+    /// from their links (a quarter of their JSON more).
     pub index: u64,
     /// The products' and batches' JSON spilled beside the index while it is
     /// built, removed when it is written.
@@ -45,8 +46,10 @@ pub fn estimate(dir: &Path) -> Result<Need, SnapshotError> {
     let [products, batches, items] = decoded;
     let records = products.saturating_add(batches);
     let all = records.saturating_add(items);
+    // Products and batches are kept twice over in part: their JSON, and
+    // the linkset each level serves, pre-rendered from their links.
     Ok(Need {
-        index: all.saturating_add(all / 10),
+        index: all.saturating_add(all / 10).saturating_add(records / 4),
         spill: records,
     })
 }
