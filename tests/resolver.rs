@@ -477,3 +477,125 @@ fn an_items_own_link_goes_before_its_products_of_the_same_type() {
     assert_eq!(certs, [ITEM_CHECK, CERT]);
     assert_valid_linkset(&set, "the item's linkset");
 }
+
+#[test]
+fn a_record_with_a_bad_link_is_a_reject_with_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("snap");
+    std::fs::create_dir(&snap).unwrap();
+    let product = |gtin: &str, links: &str| {
+        format!("{{\"gtin\": \"{gtin}\", \"name\": \"P\", \"links\": {links}}}")
+    };
+    let products = [
+        product(
+            "8930002000017",
+            r#"[{"type": "gs1:pip", "href": "https://b.vn/p", "title": "Trang"}]"#,
+        ),
+        product(
+            "8930002000086",
+            r#"[{"type": "gs1:pip", "href": "https://b.vn/p"}]"#,
+        ),
+        product(
+            "8930002000154",
+            r#"[{"type": "gs1:pip", "href": "javascript:alert(1)", "title": "t"}]"#,
+        ),
+        product(
+            "8930002000222",
+            r#"[{"type": "gs1:webpage", "href": "https://b.vn", "title": "t"}]"#,
+        ),
+        product(
+            "8930002000291",
+            r#"[{"type": "gs1:pip", "href": "https://b.vn/1", "title": "a", "default": true}, {"type": "gs1:faqs", "href": "https://b.vn/2", "title": "b", "default": true}]"#,
+        ),
+    ];
+    std::fs::write(snap.join("products.jsonl"), products.join("\n") + "\n").unwrap();
+    std::fs::write(
+        snap.join("batches.jsonl"),
+        "{\"gtin\": \"8930002000017\", \"lot\": \"L1\", \"links\": [{\"type\": \"gs1:recallStatus\", \"href\": \"https://b.vn/r\", \"title\": \"r\", \"lang\": \"vie\"}]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        snap.join("items.jsonl"),
+        "{\"gtin\": \"8930002000017\", \"serial\": \"S1\", \"links\": [{\"href\": \"https://b.vn/s\", \"title\": \"s\"}]}\n\
+         {\"gtin\": \"8930002000017\", \"serial\": \"S2\", \"links\": [{\"type\": \"gs1:verificationService\", \"href\": \"https://b.vn/v\", \"title\": \"v\"}]}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("x.tsidx");
+    let options = tracescan::build::Options {
+        max_rejects: 10,
+        ..Default::default()
+    };
+    let summary = tracescan::build::build(&snap, &out, &options).unwrap();
+    let report = std::fs::read_to_string(summary.rejects_report.unwrap()).unwrap();
+    let rejects: Vec<(String, u64, String, String)> = report
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap().to_owned();
+            (
+                s("file"),
+                v["line"].as_u64().unwrap(),
+                s("reason"),
+                s("detail"),
+            )
+        })
+        .collect();
+    let expected = [
+        (
+            "products.jsonl",
+            2,
+            "missing_field",
+            "\"links[0].title\" is required",
+        ),
+        (
+            "products.jsonl",
+            3,
+            "invalid_field",
+            "\"links[0].href\" must be an http(s) URL",
+        ),
+        (
+            "products.jsonl",
+            4,
+            "invalid_field",
+            "\"gs1:webpage\" is not a GS1 link type",
+        ),
+        (
+            "products.jsonl",
+            5,
+            "invalid_field",
+            "are both marked default",
+        ),
+        (
+            "batches.jsonl",
+            1,
+            "invalid_field",
+            "\"links[0].lang\" \"vie\" is not a language tag",
+        ),
+        (
+            "items.jsonl",
+            1,
+            "missing_field",
+            "\"links[0].type\" is required",
+        ),
+    ];
+    assert_eq!(rejects.len(), expected.len(), "{report}");
+    for ((file, line, reason, detail), (ef, el, er, ed)) in rejects.iter().zip(expected) {
+        assert_eq!(
+            (file.as_str(), *line, reason.as_str()),
+            (ef, el, er),
+            "{report}"
+        );
+        assert!(detail.contains(ed), "{detail:?} does not say {ed:?}");
+    }
+    // What passed is served, the item's link with it.
+    let index = tracescan::index::Index::open(&out).unwrap();
+    let p = index
+        .product(tracescan::code::Gtin::parse("8930002000017").unwrap())
+        .unwrap();
+    assert_eq!(index.product_links(&p).own.len(), 1);
+    let item = index.item(&p, "S2").unwrap();
+    assert_eq!(
+        index.item_links(&item).unwrap().own[0].href.as_str(),
+        "https://b.vn/v"
+    );
+}
