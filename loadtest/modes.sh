@@ -4,16 +4,22 @@
 #
 #   loadtest/modes.sh [ITEMS] [SECONDS] [ROUNDS] [MODES]
 #       # default: 1000000 items, 10 s, 3 rounds, "json page batch"
+#       # the resolver: loadtest/modes.sh 1000000 10 3 "dl redirect linkset"
 #
 # One tracescan (one worker thread, core 0) serves a generated snapshot of
 # ITEMS items; loadgen (core 1) asks it, closed loop, 32 connections, for
 # item hits in every code form (element string, raw, Digital Link, stamp),
 # in each mode: `json` (single lookups), `page` (the consumer page: `Accept:
 # text/html`, every page checked for the item's GTIN and serial), `batch`
-# (`POST /v1/scan` of 100 codes, each code's answer checked). The modes run
+# (`POST /v1/scan` of 100 codes, each code's answer checked), and the GS1
+# resolver's answers for the same Digital Link paths: `dl` (the path alone:
+# the JSON answer, tracescan's page being the default link), `redirect`
+# (`?linkType=gs1:pip`: a 307, checked for its Location and Link headers),
+# `linkset` (`?linkType=linkset`: the linkset, checked for its anchor and
+# links). The modes run
 # in turn, ROUNDS times, so that drift on a shared machine falls on all.
 # Prints each run and, last, the medians of server CPU per answer (per code
-# for a batch) and each mode's ratio to `json`. Results go to
+# for a batch) and each mode's ratio to the first mode named. Results go to
 # loadtest/results/<date>-<host>-modes/. Loopback only.
 set -euo pipefail
 items=${1:-1000000}
@@ -22,7 +28,7 @@ rounds=${3:-3}
 modes=${4:-json page batch}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${TRACESCAN_LOADTEST_DIR:-$root/target/loadtest}
-out=$root/loadtest/results/$(date -u +%Y-%m-%d)-$(hostname)-modes
+out=$root/loadtest/results/$(date -u +%Y-%m-%d)-$(hostname)-modes-$(echo $modes | tr " " -)
 mkdir -p "$work" "$out"
 port=18083
 cargo build --release --quiet --workspace --bins --manifest-path "$root/Cargo.toml"
@@ -47,13 +53,18 @@ hits=element=20,raw=10,dl=30,stamp=40
 : > "$out/runs.txt"
 load() { # LABEL ARGS...
   local label=$1; shift
-  taskset -c 1 "$bin/loadgen" run --target "127.0.0.1:$port" --snapshot "$snap" --mix "$hits" \
+  taskset -c 1 "$bin/loadgen" run --target "127.0.0.1:$port" --snapshot "$snap" \
     --duration "$seconds" --label "$label" --server-pid "$pid" --json "$out/$label.json" "$@" \
     | tee -a "$out/runs.txt"
 }
 field() { sed -n "s/^ *\"$2\": \([0-9.]*\).*/\1/p" "$out/$1.json" | head -1; } # RUN NAME
 taskset -c 1 "$bin/loadgen" run --target "127.0.0.1:$port" --snapshot "$snap" --duration 3 --label settle >/dev/null
-args_of() { case $1 in json) ;; page) echo --page ;; batch) echo --batch 100 ;; esac; }
+args_of() {
+  case $1 in
+    json) echo --mix $hits ;; page) echo --mix $hits --page ;; batch) echo --mix $hits --batch 100 ;;
+    dl) echo --mix dl=100 ;; redirect) echo --mix redirect=100 ;; linkset) echo --mix linkset=100 ;;
+  esac
+}
 for r in $(seq 1 "$rounds"); do
   for mode in $modes; do
     # shellcheck disable=SC2046
@@ -74,9 +85,11 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
     done
   done
   echo
-  json=$(for r in $(seq 1 "$rounds"); do field "json-$r" server_cpu_us_per_request; done | median)
+  # Each mode beside the first named (json, or dl for the resolver's).
+  base=${modes%% *}
+  first=$(for r in $(seq 1 "$rounds"); do field "$base-$r" server_cpu_us_per_request; done | median)
   for mode in $modes; do
     m=$(for r in $(seq 1 "$rounds"); do field "$mode-$r" server_cpu_us_per_request; done | median)
-    awk "BEGIN{printf \"median server CPU per answer, $mode: %.2f µs; $mode/json = %.2f\n\", $m, $m/$json}"
+    awk "BEGIN{printf \"median server CPU per answer, $mode: %.2f µs; $mode/$base = %.2f\n\", $m, $m/$first}"
   done
 } | tee "$out/summary.md"

@@ -289,8 +289,11 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                 if plan.batch > 1 {
                     judge_batch(&mut out, plan.check, work, &needles, members, status, body);
                 } else {
+                    // A redirect says what it is in its head: the needles
+                    // are looked for in the whole answer.
+                    let whole = &c.input[consumed..consumed + len];
                     judge(
-                        &mut out, plan.check, work, &needles, members[0], status, body,
+                        &mut out, plan.check, work, &needles, members[0], status, whole,
                     );
                 }
                 out.answers += members.len() as u64;

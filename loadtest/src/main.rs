@@ -54,7 +54,9 @@ struct WorkArgs {
     /// The snapshot the server was built from.
     #[arg(long)]
     snapshot: PathBuf,
-    /// Forms and weights: gtin, element, raw, dl, stamp, unknown, malformed.
+    /// Forms and weights: gtin, element, raw, dl, stamp, unknown, malformed,
+    /// and the resolver's redirect (`?linkType=gs1:pip`) and linkset
+    /// (`?linkType=linkset`) of the Digital Link path.
     #[arg(
         long,
         default_value = "gtin=10,element=15,raw=10,dl=25,stamp=30,unknown=5,malformed=5"
@@ -178,6 +180,13 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         bail!("--batch and --page: a batch lookup answers JSON only");
     }
     let workload = draw(&args.work)?;
+    let resolver_forms = workload
+        .cases
+        .iter()
+        .any(|c| matches!(c.form, workload::Form::Redirect | workload::Form::Linkset));
+    if args.batch > 1 && resolver_forms {
+        bail!("--batch with the redirect or linkset forms: a batch lookup answers JSON only");
+    }
     let plan = Plan {
         addr: args.target,
         host: args.target.to_string(),

@@ -24,6 +24,11 @@ pub enum Form {
     Raw,
     /// A GS1 Digital Link path on our own host: `/01/…/10/…/21/…`.
     DigitalLink,
+    /// The same path asking the resolver for the product page
+    /// (`?linkType=gs1:pip`): a 307 to it.
+    Redirect,
+    /// The same path asking for every link (`?linkType=linkset`).
+    Linkset,
     /// A stamp code from a traceability stamp's QR.
     Stamp,
     /// A valid GTIN no product has: 404.
@@ -32,11 +37,13 @@ pub enum Form {
     Malformed,
 }
 
-const FORMS: [(&str, Form); 7] = [
+const FORMS: [(&str, Form); 9] = [
     ("gtin", Form::Gtin),
     ("element", Form::Element),
     ("raw", Form::Raw),
     ("dl", Form::DigitalLink),
+    ("redirect", Form::Redirect),
+    ("linkset", Form::Linkset),
     ("stamp", Form::Stamp),
     ("unknown", Form::Unknown),
     ("malformed", Form::Malformed),
@@ -232,6 +239,31 @@ fn found(level: &str, gtin: &str, serial: &str, page: bool) -> Expect {
     }
 }
 
+/// A resolver's redirect: a 307 to an http(s) URL, saying where the
+/// linkset is. (Needles are looked for in the whole answer, head included.)
+fn redirected() -> Expect {
+    Expect {
+        status: 307,
+        needles: vec![
+            b"\r\nlocation: http".to_vec(),
+            b"rel=\"linkset\"".to_vec(),
+        ],
+    }
+}
+
+/// A linkset of the Digital Link `path`: anchored at it, listing
+/// tracescan's own page among the links.
+fn linkset(path: &str) -> Expect {
+    Expect {
+        status: 200,
+        needles: vec![
+            b"content-type: application/linkset+json".to_vec(),
+            format!("{path}\",").into_bytes(),
+            b"\"https://gs1.org/voc/traceability\":[".to_vec(),
+        ],
+    }
+}
+
 /// An error answer: its JSON error code, or its page's heading.
 fn error(status: u16, code: &str, heading: &str, page: bool) -> Expect {
     let needle = if page {
@@ -290,16 +322,18 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32, page: bool)
                         found("item"),
                     )
                 }
-                Form::DigitalLink => {
+                Form::DigitalLink | Form::Redirect | Form::Linkset => {
                     let lot = item
                         .lot
                         .as_ref()
                         .map(|l| format!("/10/{}", enc(l)))
                         .unwrap_or_default();
-                    (
-                        format!("/01/{g}{lot}/21/{}", enc(&item.serial)),
-                        found("item"),
-                    )
+                    let path = format!("/01/{g}{lot}/21/{}", enc(&item.serial));
+                    match form {
+                        Form::Redirect => (format!("{path}?linkType=gs1:pip"), redirected()),
+                        Form::Linkset => (format!("{path}?linkType=linkset"), linkset(&path)),
+                        _ => (path, found("item")),
+                    }
                 }
                 Form::Stamp => {
                     let stamp = item.stamp.as_deref().expect("chosen with a stamp");
@@ -318,7 +352,8 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32, page: bool)
 }
 
 /// The code a request target looks up: the `code` parameter of a scan, or
-/// a Digital Link path on a host of its own.
+/// a Digital Link path on a host of its own (a batch lookup answers JSON
+/// for it, whatever the path's `linkType` asks).
 fn code_of(target: &str) -> String {
     match target.strip_prefix("/v1/scan?code=") {
         Some(encoded) => percent_encoding::percent_decode_str(encoded)
