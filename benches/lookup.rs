@@ -406,6 +406,35 @@ fn lookups(c: &mut Criterion) {
             black_box(ready(routes::route(&app, Scope::All, peer, page_request(i))).status())
         })
     });
+    // The same items as Digital Link paths through the resolver (SPEC
+    // section 6): the path alone (tracescan's own page is the default link:
+    // the JSON answer), a redirect to the product page, and the linkset. The
+    // first is the baseline of the other two.
+    let dl_paths: Vec<String> = order
+        .iter()
+        .map(|&n| format!("/01/{}/21/{}", d.gtins[n], d.serials[n]))
+        .collect();
+    for (name, query, status) in [
+        ("handle_request_dl_json", "", 200),
+        ("handle_request_dl_redirect", "?linkType=gs1:pip", 307),
+        ("handle_request_dl_linkset", "?linkType=linkset", 200),
+    ] {
+        let targets: Vec<String> = dl_paths.iter().map(|p| format!("{p}{query}")).collect();
+        let request = |i: usize| {
+            hyper::Request::get(targets[i].as_str())
+                .header(hyper::header::HOST, "bench")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap()
+        };
+        let first = ready(routes::route(&app, Scope::All, peer, request(0)));
+        assert_eq!(first.status(), status, "{name}: {first:?}");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) & 0xFFFF;
+                black_box(ready(routes::route(&app, Scope::All, peer, request(i))).status())
+            })
+        });
+    }
     g.bench_function("handle_request_page_4096_items", |b| {
         b.iter(|| {
             i = (i + 1) & 0xFFF;
