@@ -5,6 +5,7 @@
 # product-level and an item-level Digital Link of a product with links.
 #
 #   bash loadtest/gs1-conformance/run.sh [RESULTS_DIR]
+#       # TRACESCAN_BIN=target/debug/tracescan to test a binary already built
 #
 # Needs haproxy, openssl and node (18 or later); exits non-zero when a test of
 # either run fails. Every request stays on 127.0.0.1 and has a timeout.
@@ -46,8 +47,13 @@ backend tracescan
     server local 127.0.0.1:$http_port
 EOF
 
-cargo build --release --quiet --bin tracescan
-target/release/tracescan serve --listen "127.0.0.1:$http_port" \
+# The binary to test: TRACESCAN_BIN, or a release build.
+bin=${TRACESCAN_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet --bin tracescan
+    bin=target/release/tracescan
+fi
+"$bin" serve --listen "127.0.0.1:$http_port" \
     --public-url "https://127.0.0.1:$tls_port" > "$work/serve.log" 2>&1 &
 pids+=($!)
 haproxy -f "$work/haproxy.cfg" -db > "$work/haproxy.log" 2>&1 &
