@@ -373,12 +373,7 @@ fn lookups(c: &mut Criterion) {
         .iter()
         .map(|c| format!("/v1/scan?code={}", utf8_percent_encode(c, NON_ALPHANUMERIC)))
         .collect();
-    let request = |i: usize| {
-        hyper::Request::get(targets[i].as_str())
-            .header(hyper::header::HOST, "bench")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap()
-    };
+    let request = |i: usize| get(&targets[i]);
     // What is timed must be the answer, not a refusal.
     let first = ready(routes::route(&app, Scope::All, peer, request(0)));
     assert_eq!(first.status(), 200, "{first:?}");
@@ -420,12 +415,7 @@ fn lookups(c: &mut Criterion) {
         ("handle_request_dl_linkset", "?linkType=linkset", 200),
     ] {
         let targets: Vec<String> = dl_paths.iter().map(|p| format!("{p}{query}")).collect();
-        let request = |i: usize| {
-            hyper::Request::get(targets[i].as_str())
-                .header(hyper::header::HOST, "bench")
-                .body(http_body_util::Empty::<bytes::Bytes>::new())
-                .unwrap()
-        };
+        let request = |i: usize| get(&targets[i]);
         let first = ready(routes::route(&app, Scope::All, peer, request(0)));
         assert_eq!(first.status(), status, "{name}: {first:?}");
         g.bench_function(name, |b| {
@@ -616,6 +606,14 @@ criterion_group! {
     targets = lookups, file_lookups
 }
 criterion_main!(benches);
+
+/// A GET of `target`, as a client sends it.
+fn get(target: &str) -> hyper::Request<http_body_util::Empty<bytes::Bytes>> {
+    hyper::Request::get(target)
+        .header(hyper::header::HOST, "bench")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap()
+}
 
 /// The value of a future that is ready on its first poll, as a lookup's
 /// route is: the bench times the router, not an executor.

@@ -472,7 +472,7 @@ impl<'a> Levels<'a> {
 
     fn linkset(&self, anchor: &str, own_href: &str) -> Vec<u8> {
         let mut body = Vec::with_capacity(self.linkset.linkset.len() + 512);
-        resolver::linkset(
+        render::linkset::write(
             &mut body,
             anchor,
             self.linkset.linkset,

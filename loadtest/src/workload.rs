@@ -244,10 +244,7 @@ fn found(level: &str, gtin: &str, serial: &str, page: bool) -> Expect {
 fn redirected() -> Expect {
     Expect {
         status: 307,
-        needles: vec![
-            b"\r\nlocation: http".to_vec(),
-            b"rel=\"linkset\"".to_vec(),
-        ],
+        needles: vec![b"\r\nlocation: http".to_vec(), b"rel=\"linkset\"".to_vec()],
     }
 }
 

@@ -193,6 +193,6 @@ fn with_status(out: &mut Vec<u8>, record: &[u8], (status, notice): (Status, Opti
 }
 
 /// Writes `s` as a JSON string: escapes only what JSON requires.
-fn json_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }

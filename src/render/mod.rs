@@ -5,8 +5,10 @@
 //! - [`json`]: the JSON answers of SPEC section 4, for apps and scripts.
 //! - [`page`]: the consumer page of SPEC section 5, for a phone's browser,
 //!   worded by [`words`].
+//! - [`linkset`]: the linkset answer of a Digital Link, SPEC section 6.
 
 pub mod json;
+pub mod linkset;
 pub mod page;
 pub mod words;
 

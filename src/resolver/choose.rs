@@ -107,34 +107,34 @@ fn by_language<'a>(candidates: Vec<Candidate<'a>>, header: &str) -> Vec<Candidat
         if range == "*" {
             break;
         }
-        let exact: Vec<_> = candidates
-            .iter()
-            .copied()
-            .filter(|c| tags(c).any(|t| t.eq_ignore_ascii_case(range)))
-            .collect();
+        let exact = keep(&candidates, |c| {
+            tags(c).any(|t| t.eq_ignore_ascii_case(range))
+        });
         if !exact.is_empty() {
             return exact;
         }
         // `en` fits `en-GB` and `en-GB` fits `en`: the language is the same.
-        let wider: Vec<_> = candidates
-            .iter()
-            .copied()
-            .filter(|c| tags(c).any(|t| primary(t).eq_ignore_ascii_case(&primary(range))))
-            .collect();
+        let wider = keep(&candidates, |c| {
+            tags(c).any(|t| primary(t).eq_ignore_ascii_case(&primary(range)))
+        });
         if !wider.is_empty() {
             return wider;
         }
     }
-    let undetermined: Vec<_> = candidates
-        .iter()
-        .copied()
-        .filter(|c| c.langs.is_empty())
-        .collect();
+    let undetermined = keep(&candidates, |c| c.langs.is_empty());
     if undetermined.is_empty() {
         candidates
     } else {
         undetermined
     }
+}
+
+/// The candidates that `fits`, in order.
+fn keep<'a>(
+    candidates: &[Candidate<'a>],
+    fits: impl Fn(&Candidate<'a>) -> bool,
+) -> Vec<Candidate<'a>> {
+    candidates.iter().copied().filter(|c| fits(c)).collect()
 }
 
 fn by_media<'a>(candidates: Vec<Candidate<'a>>, header: &str) -> Vec<Candidate<'a>> {
@@ -146,15 +146,11 @@ fn by_media<'a>(candidates: Vec<Candidate<'a>>, header: &str) -> Vec<Candidate<'
         if kind == "*" {
             break;
         }
-        let fits: Vec<_> = candidates
-            .iter()
-            .copied()
-            .filter(|c| {
-                c.media.split_once('/').is_some_and(|(k, s)| {
-                    k.eq_ignore_ascii_case(kind) && (sub == "*" || s.eq_ignore_ascii_case(sub))
-                })
+        let fits = keep(&candidates, |c| {
+            c.media.split_once('/').is_some_and(|(k, s)| {
+                k.eq_ignore_ascii_case(kind) && (sub == "*" || s.eq_ignore_ascii_case(sub))
             })
-            .collect();
+        });
         if !fits.is_empty() {
             return fits;
         }

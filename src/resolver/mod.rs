@@ -6,11 +6,11 @@
 //!   each level's linkset pre-rendered at build time ([`links::Fragment`]).
 //! - [`choose`]: which link a request goes to.
 //!
-//! This module puts a linkset answer together from a level's fragment
-//! ([`linkset`]): a copy with the anchor and tracescan's own page added,
-//! which depend on the request. It also writes the resolver description
-//! file ([`description`]) and a code's canonical Digital Link path
-//! ([`canonical_path`]), the anchor's path.
+//! This module also writes the resolver description file
+//! ([`description`]), a code's canonical Digital Link path
+//! ([`canonical_path`], the anchor's path) and where tracescan's own page
+//! of a code is ([`own_href`]). A linkset answer is put together from a
+//! level's fragment by [`crate::render::linkset`].
 
 pub mod choose;
 pub mod links;
@@ -25,9 +25,6 @@ pub const LINKSET_MEDIA: &str = "application/linkset+json";
 
 /// What is wrong with a request path of ours that is not a Digital Link.
 pub const NOT_A_DIGITAL_LINK: &str = "the path is not a GS1 Digital Link: it must be a primary key and its value, then qualifiers, each as /AI/value (for example /01/09506000134352/10/LOT/21/SERIAL)";
-
-/// The title of tracescan's own page in a linkset.
-const OWN_TITLE: &str = "Truy xuất nguồn gốc · Traceability";
 
 /// Characters a Digital Link path value keeps as they are: RFC 3986's
 /// unreserved set. Everything else is percent-encoded.
@@ -76,57 +73,6 @@ pub fn own_href(root: &str, uri: &str) -> String {
     href
 }
 
-/// Writes the linkset answer of a level into `out`: one link context
-/// object whose anchor is `anchor`, with the level's pre-rendered
-/// `fragment` (split at `split`, see [`links::Fragment`]) and tracescan's
-/// own page at `own_href` as a traceability link, and as the default link
-/// unless a record marks one (`has_default`).
-///
-/// Cost: a copy of the fragment and a few short writes.
-pub fn linkset(
-    out: &mut Vec<u8>,
-    anchor: &str,
-    fragment: &[u8],
-    split: usize,
-    has_default: bool,
-    own_href: &str,
-) {
-    let (main, traceability) = fragment.split_at(split.min(fragment.len()));
-    out.extend_from_slice(b"{\"linkset\":[{\"anchor\":");
-    json_string(out, anchor);
-    out.push(b',');
-    out.extend_from_slice(main);
-    let own = || {
-        let mut own = Vec::with_capacity(own_href.len() + 96);
-        own.extend_from_slice(b"{\"href\":");
-        json_string(&mut own, own_href);
-        own.extend_from_slice(b",\"title\":");
-        json_string(&mut own, OWN_TITLE);
-        own.extend_from_slice(b",\"hreflang\":[\"vi\",\"en\"],\"type\":\"text/html\"}");
-        own
-    };
-    let own = own();
-    if !has_default {
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(vocab::VOC.as_bytes());
-        out.extend_from_slice(vocab::DEFAULT_LINK.as_bytes());
-        out.extend_from_slice(b"\":[");
-        out.extend_from_slice(&own);
-        out.push(b']');
-    }
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(vocab::VOC.as_bytes());
-    out.extend_from_slice(vocab::TRACEABILITY.as_bytes());
-    out.extend_from_slice(b"\":[");
-    out.extend_from_slice(traceability);
-    out.extend_from_slice(&own);
-    out.extend_from_slice(b"]}]}");
-}
-
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
-}
-
 /// The resolver description file (`/.well-known/gs1resolver`) of a
 /// resolver at `root`.
 pub fn description(root: &str) -> Vec<u8> {
@@ -171,31 +117,5 @@ mod tests {
         ] {
             assert_eq!(canonical_path(&gs1(code)), path, "{code}");
         }
-    }
-
-    #[test]
-    fn a_linkset_adds_anchor_and_our_page() {
-        let f = links::fragment("Tea", &[]);
-        let mut out = Vec::new();
-        linkset(
-            &mut out,
-            "https://id.vn/01/1",
-            f.text.as_bytes(),
-            f.split,
-            f.has_default,
-            "https://id.vn/v1/scan?code=x",
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let set = &v["linkset"][0];
-        assert_eq!(set["anchor"], "https://id.vn/01/1");
-        assert_eq!(set["itemDescription"], "Tea");
-        assert_eq!(
-            set["https://gs1.org/voc/defaultLink"][0]["href"],
-            "https://id.vn/v1/scan?code=x"
-        );
-        assert_eq!(
-            set["https://gs1.org/voc/traceability"][0]["href"],
-            "https://id.vn/v1/scan?code=x"
-        );
     }
 }

@@ -60,11 +60,7 @@ mod tests {
             Some("certificationInfo")
         );
         assert_eq!(name("http://gs1.org/voc/traceability"), Some(TRACEABILITY));
-        assert_eq!(
-            name(DEFAULT_LINK).is_none(),
-            true,
-            "a bare name is not a type"
-        );
+        assert!(name(DEFAULT_LINK).is_none(), "a bare name is not a type");
         assert_eq!(name("gs1:nosuchtype"), None);
         assert_eq!(name("gs1:PIP"), None, "names are case-sensitive");
         assert_eq!(name("gs1:"), None);
