@@ -115,6 +115,12 @@ pub struct Config {
     /// milliseconds, before their connections are closed.
     #[arg(long, default_value_t = 10_000, env = "TRACESCAN_DRAIN_TIMEOUT_MS")]
     pub drain_timeout_ms: u64,
+    /// After SIGTERM, how long to keep serving while `/readyz` answers 503,
+    /// in milliseconds, before the listeners close: time for a load
+    /// balancer's health checks to see the replica leave (their interval
+    /// times the failures they need). 0 closes at once, as a lone server may.
+    #[arg(long, default_value_t = 0, env = "TRACESCAN_UNREADY_BEFORE_STOP_MS")]
+    pub unready_before_stop_ms: u64,
     /// How log lines are written: `json` (one object a line, for a log
     /// pipeline), `text`, or `auto` (text, coloured on a terminal).
     #[arg(long, value_enum, default_value = "auto", env = "TRACESCAN_LOG_FORMAT")]
@@ -281,6 +287,8 @@ pub struct Running {
     /// What the routes share: the service, the admin token, the reloader.
     pub app: Arc<App>,
     stop: watch::Sender<bool>,
+    /// How long a drain reports not ready before the listeners close.
+    unready_before_stop: Duration,
     /// Wakes the index-directory watcher (SIGHUP).
     wake: Sender<()>,
     servers: Vec<JoinHandle<io::Result<()>>>,
@@ -411,9 +419,32 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         admin_addr,
         app,
         stop,
+        unready_before_stop: Duration::from_millis(config.unready_before_stop_ms),
         wake,
         servers,
     })
+}
+
+/// Reports not ready, then after `unready` asks the servers to stop, on a
+/// thread of its own.
+fn begin_drain(
+    service: &Service,
+    unready: Duration,
+    stop: watch::Sender<bool>,
+) -> Result<(), ServeError> {
+    service
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!("draining: not ready; the listeners close in {unready:?}");
+    std::thread::Builder::new()
+        .name("drain".into())
+        .spawn(move || {
+            std::thread::sleep(unready);
+            tracing::info!("shutting down: finishing open requests");
+            let _ = stop.send(true);
+        })
+        .map_err(ServeError::Thread)?;
+    Ok(())
 }
 
 /// File descriptors kept for what is not a connection: the index, the logs,
@@ -460,11 +491,25 @@ impl Running {
         let _ = self.stop.send(true);
     }
 
-    /// Stops on SIGTERM or ctrl-c, and looks for a new index on SIGHUP. The
-    /// signals are watched on a thread of their own; the workers only see
-    /// the stop flag.
+    /// Drains, as SIGTERM does: `/readyz` answers 503 at once while every
+    /// route still serves, for `--unready-before-stop-ms`, so that a load
+    /// balancer stops sending; then the listeners close and open requests
+    /// finish (within `--drain-timeout-ms`). Returns at once; [`Running::wait`]
+    /// sees the end.
+    pub fn drain(&self) -> Result<(), ServeError> {
+        begin_drain(
+            &self.app.service,
+            self.unready_before_stop,
+            self.stop.clone(),
+        )
+    }
+
+    /// Drains on SIGTERM or ctrl-c (see [`Running::drain`]), and looks for a
+    /// new index on SIGHUP. The signals are watched on a thread of their
+    /// own; the workers only see the stop flag.
     pub fn stop_on_signals(&self) -> Result<(), ServeError> {
         let (stop, wake) = (self.stop.clone(), self.wake.clone());
+        let (service, unready) = (self.app.service.clone(), self.unready_before_stop);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -489,8 +534,10 @@ impl Running {
                         }
                     }
                 });
-                tracing::info!("shutting down: finishing open requests");
-                let _ = stop.send(true);
+                if let Err(e) = begin_drain(&service, unready, stop.clone()) {
+                    tracing::error!("{e}: stopping at once");
+                    let _ = stop.send(true);
+                }
             })
             .map_err(ServeError::Thread)?;
         Ok(())

@@ -91,6 +91,9 @@ pub struct Service {
     pub refused: AtomicU64,
     /// Published files retention could not remove.
     pub retention_errors: AtomicU64,
+    /// Set when the process drains before stopping: `/readyz` answers 503
+    /// so that load balancers stop sending, while every route still serves.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Status changes in force on top of the index.
     pub overlay: Overlay,
     /// Item scan counts; shared with the threads that flush them.
@@ -192,6 +195,7 @@ impl Service {
             swaps: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             retention_errors: AtomicU64::new(0),
+            draining: Default::default(),
             overlay,
             scans: Arc::new(scans),
             settings,

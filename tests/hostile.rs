@@ -252,6 +252,33 @@ fn a_client_that_never_reads_cannot_hold_the_stop() {
     drop(writer);
 }
 
+/// A drain (SIGTERM) reports not ready first, so that a load balancer stops
+/// sending, while every route still answers; then the listeners close.
+#[test]
+fn a_drain_reports_not_ready_first_then_closes() {
+    let server = Server::sample(|config, _| config.unready_before_stop_ms = 3000);
+    assert_eq!(server.get("/readyz").status, 200);
+    server.drain();
+    let r = server.get("/readyz");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("draining"), "{}", r.text());
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(
+        server.scan("VN-0011-1010").status,
+        200,
+        "lookups still answered"
+    );
+    // Then the listeners close (a deadline of the test, not of our speed).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(server.addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listeners never closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// An admin request that announces a body and withholds it is answered 408
 /// after the timeout, not held.
 #[test]

@@ -136,6 +136,10 @@ async fn answer<B: Body>(
             Bytes::from_static(b"{\"status\":\"ok\"}"),
         )),
         (&Method::GET | &Method::HEAD, "/readyz") => match &*service.current() {
+            _ if service.draining.load(std::sync::atomic::Ordering::Relaxed) => Err(Error::new(
+                Kind::NotReady,
+                "draining before a stop: send requests elsewhere",
+            )),
             Some(_) => Ok(json(
                 StatusCode::OK,
                 Bytes::from_static(b"{\"status\":\"ready\"}"),

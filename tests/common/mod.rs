@@ -231,6 +231,11 @@ impl Server {
         self.running.as_ref().unwrap().admin_addr.unwrap()
     }
 
+    /// Drains as SIGTERM does (see `Running::drain`).
+    pub fn drain(&self) {
+        self.running.as_ref().unwrap().drain().unwrap();
+    }
+
     /// Builds the sample and serves it from now on.
     pub fn load_sample(&self) {
         let path = publish(&self.dir.path().join("loaded"), "sample.tsidx");
