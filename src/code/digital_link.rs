@@ -12,13 +12,13 @@ use percent_encoding::percent_decode_str;
 use super::ai::{self, AiDef};
 use super::{CodeError, push_ai};
 
-/// The scheme, host and path of an http(s) URL, without query and fragment.
-struct Url<'a> {
-    path: &'a str,
-    query: Option<&'a str>,
+/// The path and query of an http(s) URL; the fragment is dropped.
+pub(super) struct Url<'a> {
+    pub(super) path: &'a str,
+    pub(super) query: Option<&'a str>,
 }
 
-fn split_url(code: &str) -> Option<Url<'_>> {
+pub(super) fn split_url(code: &str) -> Option<Url<'_>> {
     let scheme_len = ["https://", "http://"]
         .iter()
         .find(|p| {
@@ -40,7 +40,8 @@ pub fn is_url(code: &str) -> bool {
     split_url(code).is_some()
 }
 
-fn segments(path: &str) -> Vec<&str> {
+/// The segments of `path` after its leading `/`; a trailing slash is tolerated.
+pub(super) fn segments(path: &str) -> Vec<&str> {
     let mut segs: Vec<&str> = path.split('/').skip(1).collect();
     if segs.last() == Some(&"") {
         segs.pop();
@@ -71,17 +72,36 @@ pub fn parse(code: &str) -> Result<Option<Vec<(String, String)>>, CodeError> {
     for (i, (ai_code, raw_value)) in pairs.iter().enumerate() {
         let def = ai::lookup(ai_code).expect("checked by check_qualifiers");
         let mut value = decode(raw_value, ai_code)?;
-        if i == 0
-            && def.code == "01"
-            && value.bytes().all(|b| b.is_ascii_digit())
-            && matches!(value.len(), 8 | 12 | 13)
-        {
-            value = format!("{value:0>14}");
+        if i == 0 {
+            value = pad_short_gtin(def, value);
         }
         def.validate(&value)?;
         push_ai(&mut ais, ai_code, value)?;
     }
-    for param in url.query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    merge_query(&mut ais, url.query)?;
+    Ok(Some(ais))
+}
+
+/// A GTIN written in the path with 8, 12 or 13 digits, in its 14-digit form;
+/// any other value as it is.
+pub(super) fn pad_short_gtin(key: &AiDef, value: String) -> String {
+    if key.code == "01"
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && matches!(value.len(), 8 | 12 | 13)
+    {
+        format!("{value:0>14}")
+    } else {
+        value
+    }
+}
+
+/// Adds the data attributes of a Digital Link's query string to `ais`; keys
+/// that are not AIs (`linkType`, `utm_…`) are ignored.
+pub(super) fn merge_query(
+    ais: &mut Vec<(String, String)>,
+    query: Option<&str>,
+) -> Result<(), CodeError> {
+    for param in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = param.split_once('=').unwrap_or((param, ""));
         let k = decode(k, "query")?;
         if !k.bytes().all(|b| b.is_ascii_digit()) {
@@ -96,13 +116,13 @@ pub fn parse(code: &str) -> Result<Option<Vec<(String, String)>>, CodeError> {
         }
         let value = decode(v, &k)?;
         def.validate(&value)?;
-        push_ai(&mut ais, &k, value)?;
+        push_ai(ais, &k, value)?;
     }
-    Ok(Some(ais))
+    Ok(())
 }
 
 /// Qualifiers must be AIs the key accepts, in one alternative's order.
-fn check_qualifiers(key: &AiDef, pairs: &[(&str, &str)]) -> Result<(), CodeError> {
+pub(super) fn check_qualifiers(key: &AiDef, pairs: &[(&str, &str)]) -> Result<(), CodeError> {
     let alternatives = key.dl_qualifiers.as_deref().unwrap_or(&[]);
     let fits = |alt: &Vec<String>| {
         let mut next = 0;
@@ -143,7 +163,8 @@ fn check_qualifiers(key: &AiDef, pairs: &[(&str, &str)]) -> Result<(), CodeError
     }))
 }
 
-fn decode(raw: &str, what: &str) -> Result<String, CodeError> {
+/// Percent-decodes `raw`, the value of AI `what` (for messages).
+pub(super) fn decode(raw: &str, what: &str) -> Result<String, CodeError> {
     let bytes = raw.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'%'

@@ -6,7 +6,8 @@
 //! 1. a GTIN (8, 12, 13 or 14 digits with a valid check digit);
 //! 2. a GS1 element string, human-readable `(01)…(10)…` or raw with FNC1 as ASCII
 //!    29 and an optional symbology identifier;
-//! 3. a GS1 Digital Link URI on any host and path prefix;
+//! 3. a GS1 Digital Link URI on any host and path prefix, uncompressed, else
+//!    compressed (`compress.rs` says when a URL is a compressed one);
 //! 4. anything else: a stamp code.
 //!
 //! Every AI of the GS1 General Specifications is known (see `ai_table.txt`); each
@@ -14,10 +15,13 @@
 //! malformed code is a [`CodeError`] whose message names the part that is wrong.
 
 mod ai;
+mod compress;
 mod digital_link;
 mod element;
 
 use std::fmt;
+
+pub use compress::{compress, decompress, decompress_path};
 
 pub use ai::{
     AiDef, Charset, Check, Component, all as all_ais, gs1_check_digit, is_cset82,
@@ -50,6 +54,9 @@ pub enum Form {
     Gtin,
     ElementString,
     DigitalLink,
+    /// A Digital Link in GS1's compressed form, whole or with the key
+    /// uncompressed.
+    CompressedDigitalLink,
 }
 
 /// A parsed GS1 code: every AI read, in the order read, each once.
@@ -269,6 +276,12 @@ pub fn parse(raw: &str) -> Result<Scan, CodeError> {
     if let Some(ais) = digital_link::parse(code)? {
         return Ok(Scan::Gs1(Gs1Code {
             form: Form::DigitalLink,
+            ais,
+        }));
+    }
+    if let Some(ais) = compress::decompress(code)? {
+        return Ok(Scan::Gs1(Gs1Code {
+            form: Form::CompressedDigitalLink,
             ais,
         }));
     }
