@@ -599,3 +599,51 @@ fn a_record_with_a_bad_link_is_a_reject_with_its_reason() {
         "https://b.vn/v"
     );
 }
+
+#[test]
+fn a_compressed_digital_link_resolves_as_its_uncompressed_form() {
+    let server = Server::sample(|_, _| {});
+    let ais = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, v)| (a.to_string(), v.to_string()))
+            .collect()
+    };
+    let item = ais(&[("01", "08930002000154"), ("10", "L2625"), ("21", "S021001")]);
+    let compressed = tracescan::code::compress(&item, &[], false).unwrap();
+    let path = format!("/{compressed}");
+    // The default link, the linkset anchored at the uncompressed URI, a
+    // link type, the JSON answer: as for /01/…/10/…/21/….
+    let r = server.get_with(&path, &[]);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (307, Some(VI_PAGE)),
+        "{path}"
+    );
+    assert!(r.header("link").unwrap().starts_with(&format!(
+        "<http://tracescan.test{TEA_ITEM}?linkType=linkset>"
+    )));
+    let set = server
+        .get_with(&format!("{path}?linkType=linkset"), &[])
+        .json();
+    assert_eq!(
+        set["linkset"][0]["anchor"],
+        format!("http://tracescan.test{TEA_ITEM}")
+    );
+    let r = server.get_with(&format!("{path}?linkType=gs1:verificationService"), &[]);
+    assert_eq!(r.header("location"), Some(ITEM_CHECK));
+    let r = server.get_with(&path, &[("Accept", "application/json")]);
+    assert_eq!(r.json()["match"], "item");
+    // Behind a resolver prefix, and as a scanned code.
+    let r = server.get_with(&format!("/dl{path}"), &[("Accept", "application/json")]);
+    assert_eq!(r.json()["match"], "item", "{}", r.text());
+    let r = server.scan(&format!("https://id.example.vn/dl{path}"));
+    assert_eq!(
+        (r.status, r.json()["match"].as_str()),
+        (200, Some("item")),
+        "{}",
+        r.text()
+    );
+    // A path that is no compressed link is no route, not a 400.
+    assert_eq!(server.get_with("/favicon.ico", &[]).status, 404);
+}

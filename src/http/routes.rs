@@ -172,10 +172,10 @@ async fn answer<B: Body>(
         (&Method::GET | &Method::HEAD, "/.well-known/gs1resolver") => {
             resolver::description(app, parts)
         }
-        (&Method::GET | &Method::HEAD, p) if is_digital_link(p) => {
+        (&Method::GET | &Method::HEAD, _) if is_digital_link(parts) => {
             resolver::digital_link(app, parts, peer, &on_placeholder_host(parts))
         }
-        (&Method::OPTIONS, p) if is_digital_link(p) => {
+        (&Method::OPTIONS, _) if is_digital_link(parts) => {
             resolver::options(app, parts, &on_placeholder_host(parts))
         }
         (&Method::GET | &Method::HEAD, p) if p.starts_with("/s/") => {
@@ -204,7 +204,7 @@ async fn answer<B: Body>(
             Err(Error::method_not_allowed("GET, HEAD"))
         }
         (_, "/.well-known/gs1resolver") => Err(Error::method_not_allowed("GET, HEAD")),
-        (_, p) if is_digital_link(p) => Err(Error::method_not_allowed("GET, HEAD, OPTIONS")),
+        (_, _) if is_digital_link(parts) => Err(Error::method_not_allowed("GET, HEAD, OPTIONS")),
         (_, p) if p.starts_with("/s/") => Err(Error::method_not_allowed("GET, HEAD")),
         (_, "/admin/overlay") => Err(Error::method_not_allowed("GET, POST")),
         (_, "/admin/reload" | "/admin/rollback" | "/admin/overlay/undo") => {
@@ -218,12 +218,23 @@ async fn answer<B: Body>(
     }
 }
 
-/// Whether `path` is a Digital Link path of ours: its first segment is an
-/// AI's digits (`/01/…`, `/414/…`). Its syntax is checked when it is
-/// parsed: a wrong one is a 400, never a 404.
-fn is_digital_link(path: &str) -> bool {
+/// Whether the request's path is a Digital Link path of ours: its first
+/// segment is an AI's digits (`/01/…`, `/414/…`; its syntax is checked when
+/// it is parsed: a wrong one is a 400, never a 404), or it is a compressed
+/// Digital Link (GS1 Digital Link compression: `/AQnYUc1gmg…`).
+///
+/// Cost: a compressed path is decoded here and again when it is looked up;
+/// a path of no route is decoded once, bounded at 512 bytes.
+fn is_digital_link(parts: &Parts) -> bool {
+    let path = parts.uri.path();
     let first = path[1..].split('/').next().unwrap_or("");
-    !first.is_empty() && first.len() <= 4 && first.bytes().all(|b| b.is_ascii_digit())
+    if !first.is_empty() && first.len() <= 4 && first.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    matches!(
+        crate::code::decompress_path(path, parts.uri.query()),
+        Ok(Some(_))
+    )
 }
 
 /// The request's path and query on a placeholder host: a Digital Link URI
