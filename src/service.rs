@@ -526,6 +526,17 @@ pub fn answer<D: AsRef<[u8]>>(index: &Index<D>, scan: &Request<'_>, live: &Conte
         Err(answer) => return answer,
     };
     let found = lookup::resolve(index, &parsed, live);
+    // A compressed Digital Link that names nothing here may be a stamp
+    // system's URL whose token happens to decode as one (GS1's encoding is
+    // dense: a few random tokens in 100,000 do): the stamp is looked up too.
+    if let (None, code::Scan::Gs1(gs1), Code::Raw(raw)) = (&found, &parsed, scan.code)
+        && gs1.form == code::Form::CompressedDigitalLink
+    {
+        let stamp = code::as_stamp(raw);
+        if let Some(found) = lookup::resolve(index, &stamp, live) {
+            return render(index, scan, &stamp, Some(found), live);
+        }
+    }
     render(index, scan, &parsed, found, live)
 }
 

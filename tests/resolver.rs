@@ -647,3 +647,36 @@ fn a_compressed_digital_link_resolves_as_its_uncompressed_form() {
     // A path that is no compressed link is no route, not a 400.
     assert_eq!(server.get_with("/favicon.ico", &[]).status, 404);
 }
+
+#[test]
+fn a_stamp_url_whose_token_decodes_as_a_compressed_link_still_finds_its_stamp() {
+    // The token is GS1's compression of a GTIN no product of the sample has.
+    let gtin = [("01".to_string(), "09506000134352".to_string())];
+    let token = tracescan::code::compress(&gtin, &[], false).unwrap();
+    let dir = common::copy_snapshot(&data("sample"));
+    let items = dir.path().join("items.jsonl");
+    let mut text = std::fs::read_to_string(&items).unwrap();
+    text.push_str(&format!(
+        "{{\"gtin\": \"8930002000017\", \"serial\": \"TOKEN1\", \"stamp\": \"{token}\"}}\n"
+    ));
+    std::fs::write(&items, text).unwrap();
+    let manifest = dir.path().join("manifest.json");
+    let m = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"items\": 85", "\"items\": 86");
+    std::fs::write(&manifest, m).unwrap();
+    let server = Server::start(|c, _| c.snapshot = Some(dir.path().to_owned()));
+    let r = server.scan(&format!("https://tem.example.vn/s/{token}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["item"]["serial"], "TOKEN1");
+    // A compressed link of a product that is here is that product.
+    let tea = [("01".to_string(), "08930002000154".to_string())];
+    let tea = tracescan::code::compress(&tea, &[], false).unwrap();
+    let r = server.scan(&format!("https://id.example.vn/{tea}"));
+    assert_eq!(
+        r.json()["product"]["gtin"],
+        "08930002000154",
+        "{}",
+        r.text()
+    );
+}

@@ -285,13 +285,26 @@ pub fn parse(raw: &str) -> Result<Scan, CodeError> {
             ais,
         }));
     }
+    Ok(Scan::Stamp(stamp_of(code)))
+}
+
+/// The stamp code a scan of `raw` would be looked up as, were it not a GS1
+/// code: for an http(s) URL its last path segment, then the whole text.
+/// For a compressed Digital Link that names nothing the index holds: a stamp
+/// system's URL whose token happens to decode as one is still found.
+pub fn as_stamp(raw: &str) -> Scan {
+    let code = raw.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n');
+    Scan::Stamp(stamp_of(code))
+}
+
+fn stamp_of(code: &str) -> StampCode {
     let mut candidates = Vec::with_capacity(2);
     if let Some(segment) = digital_link::last_path_segment(code) {
         candidates.push(segment);
     }
     candidates.push(code.to_owned());
     candidates.dedup();
-    Ok(Scan::Stamp(StampCode { candidates }))
+    StampCode { candidates }
 }
 
 /// A stamp code as it is, for a route that names its code a stamp: bounded
