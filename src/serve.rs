@@ -435,7 +435,9 @@ fn begin_drain(
     service
         .draining
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!("draining: not ready; the listeners close in {unready:?}");
+    if !unready.is_zero() {
+        tracing::info!("draining: /readyz answers 503; the listeners close in {unready:?}");
+    }
     std::thread::Builder::new()
         .name("drain".into())
         .spawn(move || {
