@@ -620,9 +620,14 @@ fn a_compressed_digital_link_resolves_as_its_uncompressed_form() {
         (307, Some(VI_PAGE)),
         "{path}"
     );
-    assert!(r.header("link").unwrap().starts_with(&format!(
-        "<http://tracescan.test{TEA_ITEM}?linkType=linkset>"
-    )));
+    assert_eq!(
+        r.header("link").unwrap(),
+        format!(
+            "<http://tracescan.test{TEA_ITEM}?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\", \
+             <http://tracescan.test{TEA_ITEM}>; rel=\"owl:sameAs\""
+        ),
+        "the uncompressed URI is exposed as the same resource"
+    );
     let set = server
         .get_with(&format!("{path}?linkType=linkset"), &[])
         .json();

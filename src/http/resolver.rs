@@ -110,7 +110,7 @@ pub fn digital_link(
         }
     };
     if let Some(anchor) = &resolved.anchor {
-        mark(resp.headers_mut(), anchor);
+        mark(resp.headers_mut(), anchor, parts.uri.path());
     }
     Ok(resp)
 }
@@ -139,7 +139,7 @@ pub fn options(app: &App, parts: &Parts, uri: &str) -> Result<Response<Full<Byte
         headers.insert(name, HeaderValue::from_static(value));
     }
     let anchor = format!("{root}{}", resolver::canonical_path(&code));
-    mark(headers, &anchor);
+    mark(headers, &anchor, parts.uri.path());
     Ok(resp)
 }
 
@@ -237,9 +237,17 @@ fn root(app: &App, parts: &Parts) -> Result<String, Error> {
 }
 
 /// The headers of every Digital Link answer: where its linkset is, who may
-/// read them, what they vary with.
-fn mark(headers: &mut HeaderMap, anchor: &str) {
-    let link = format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET_MEDIA}\"");
+/// read them, what they vary with. A request URI written otherwise than its
+/// canonical form `anchor` (compressed, a GTIN of 13 digits, a trailing
+/// slash) names it as the same resource (`owl:sameAs`, as GS1's resolver
+/// standard asks of a compressed URI), in the same header line: clients
+/// commonly read only one.
+fn mark(headers: &mut HeaderMap, anchor: &str, path: &str) {
+    let mut link =
+        format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET_MEDIA}\"");
+    if !anchor.ends_with(path) {
+        link.push_str(&format!(", <{anchor}>; rel=\"owl:sameAs\""));
+    }
     if let Ok(value) = HeaderValue::from_str(&link) {
         headers.insert(header::LINK, value);
     }
