@@ -308,43 +308,38 @@ impl Service {
         let Some(mut found) = lookup::resolve(index, &parsed, &live) else {
             return Resolved::answer(render(index, &scan, &parsed, None, &live), Some(anchor));
         };
+        let answered =
+            |found| Resolution::Answer(render(index, &scan, &parsed, Some(found), &live));
+        let kind = match dl.want {
+            Want::Json => return Resolved::with_anchor(answered(found), anchor),
+            Want::Type(kind) => Some(kind),
+            Want::Default | Want::Linkset => None,
+        };
         let own_href = resolver::own_href(dl.root, &anchor);
         let links = Levels::of(index, &found);
         let item = found.item.is_some();
-        let choice = match dl.want {
-            Want::Json => None,
-            Want::Linkset => {
-                let body = links.linkset(&anchor, &own_href);
-                return Resolved::linkset(body, false, item, anchor);
-            }
-            Want::Type(kind) => Some(links.choose(Some(kind), &own_href, &dl)),
-            Want::Default => Some(links.choose(None, &own_href, &dl)),
-        };
-        // tracescan's own page as the default is answered here; asked for
-        // by its type, it is redirected to like any link.
-        let own_default = matches!(dl.want, Want::Default);
-        let outcome = match choice {
-            None => Resolution::Answer(render(index, &scan, &parsed, Some(found), &live)),
-            Some(Choice::One(Candidate { own: true, .. })) if own_default => {
-                Resolution::Answer(render(index, &scan, &parsed, Some(found), &live))
-            }
-            Some(Choice::One(link)) => {
+        if dl.want == Want::Linkset {
+            let body = links.linkset(&anchor, &own_href);
+            return Resolved::linkset(body, false, item, anchor);
+        }
+        let outcome = match links.choose(kind, &own_href, &dl) {
+            // tracescan's own page as the default is answered here; asked
+            // for by its type, it is redirected to like any link.
+            Choice::One(Candidate { own: true, .. }) if kind.is_none() => answered(found),
+            Choice::One(link) => {
                 lookup::count(&mut found, &live);
                 Resolution::Redirect {
                     href: link.href.to_owned(),
                     item,
                 }
             }
-            Some(Choice::Several) => {
+            Choice::Several => {
                 let body = links.linkset(&anchor, &own_href);
                 return Resolved::linkset(body, true, item, anchor);
             }
-            Some(Choice::NoneOfType) => Resolution::NoLinkOfType,
+            Choice::NoneOfType => Resolution::NoLinkOfType,
         };
-        Resolved {
-            outcome,
-            anchor: Some(anchor),
-        }
+        Resolved::with_anchor(outcome, anchor)
     }
 
     /// The live state a request is answered under.
@@ -416,6 +411,13 @@ impl Resolved {
         Resolved {
             outcome: Resolution::Answer(answer),
             anchor,
+        }
+    }
+
+    fn with_anchor(outcome: Resolution, anchor: String) -> Resolved {
+        Resolved {
+            outcome,
+            anchor: Some(anchor),
         }
     }
 
