@@ -46,7 +46,8 @@ pub fn lang(headers: &HeaderMap, query: &str) -> Lang {
     }
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
+/// A header's value as text; empty when absent or not text.
+pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

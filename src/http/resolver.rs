@@ -52,8 +52,8 @@ pub fn digital_link(
             format,
         },
         want,
-        accept_language: header_str(headers, header::ACCEPT_LANGUAGE),
-        accept: header_str(headers, header::ACCEPT),
+        accept_language: negotiate::header_str(headers, header::ACCEPT_LANGUAGE),
+        accept: negotiate::header_str(headers, header::ACCEPT),
         root: &root,
     };
     let resolved = app.service.digital_link(generation, dl);
@@ -173,7 +173,7 @@ fn want<'a>(headers: &HeaderMap, link_type: Option<&'a str>) -> Want<'a> {
         Some(kind) if !kind.is_empty() => return Want::Type(kind),
         _ => {}
     }
-    let accept = header_str(headers, header::ACCEPT);
+    let accept = negotiate::header_str(headers, header::ACCEPT);
     let linkset = negotiate::named_quality(accept, "application", "linkset+json");
     let json = negotiate::named_quality(accept, "application", "json");
     let html = negotiate::quality(accept, "text", "html");
@@ -224,7 +224,7 @@ fn root(app: &App, parts: &Parts) -> Result<String, Error> {
     if let Some(root) = &app.public_url {
         return Ok(root.clone());
     }
-    let host = header_str(&parts.headers, header::HOST);
+    let host = negotiate::header_str(&parts.headers, header::HOST);
     let host = parts.uri.authority().map_or(host, |a| a.as_str());
     let fits = |b: u8| b.is_ascii_alphanumeric() || b".-:[]".contains(&b);
     if host.is_empty() || host.len() > 255 || !host.bytes().all(fits) {
@@ -271,13 +271,6 @@ fn cached(headers: &mut HeaderMap, item: bool, generation: u64) {
     let policy = if item { "no-store" } else { CACHE_SECONDS };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     routes::answered_by(headers, generation);
-}
-
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 #[cfg(test)]
