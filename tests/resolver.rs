@@ -419,8 +419,21 @@ fn the_public_url_roots_anchors_and_links() {
     assert_eq!(
         r.header("link"),
         Some(
-            "<https://id.example.vn/01/08930002000154?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\""
-        )
+            "<https://id.example.vn/01/08930002000154?linkType=linkset>; rel=\"linkset\"; type=\"application/linkset+json\", \
+             <https://id.example.vn/contexts/linkset.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+        ),
+        "a linkset answer names its JSON-LD context"
+    );
+    // The context is served, as JSON-LD.
+    let r = server.get_with("/contexts/linkset.jsonld", &[]);
+    assert_eq!(r.header("content-type"), Some("application/ld+json"));
+    assert_eq!(r.json()["@context"]["anchor"], "@id");
+    // Other answers name no context.
+    let r = server.get_with(TEA, &[]);
+    assert!(
+        !r.header("link").unwrap().contains("json-ld"),
+        "{:?}",
+        r.header("link")
     );
     // Without one, a Host that could break out of a link is refused.
     let server = Server::sample(|_, _| {});

@@ -57,6 +57,7 @@ pub fn digital_link(
         root: &root,
     };
     let resolved = app.service.digital_link(generation, dl);
+    let linkset = matches!(resolved.outcome, Resolution::Linkset { .. });
     let mut resp = match resolved.outcome {
         Resolution::Answer(answer) => routes::lookup_response(parts, answer, generation.number),
         Resolution::Redirect { href, item } => {
@@ -110,7 +111,13 @@ pub fn digital_link(
         }
     };
     if let Some(anchor) = &resolved.anchor {
-        mark(resp.headers_mut(), anchor, parts.uri.path());
+        let context = linkset.then(|| format!("{root}{}", resolver::LINKSET_CONTEXT_PATH));
+        mark(
+            resp.headers_mut(),
+            anchor,
+            parts.uri.path(),
+            context.as_deref(),
+        );
     }
     Ok(resp)
 }
@@ -139,8 +146,29 @@ pub fn options(app: &App, parts: &Parts, uri: &str) -> Result<Response<Full<Byte
         headers.insert(name, HeaderValue::from_static(value));
     }
     let anchor = format!("{root}{}", resolver::canonical_path(&code));
-    mark(headers, &anchor, parts.uri.path());
+    mark(headers, &anchor, parts.uri.path(), None);
     Ok(resp)
+}
+
+/// The JSON-LD context of linksets ([`resolver::LINKSET_CONTEXT`]).
+pub fn linkset_context() -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(
+        resolver::LINKSET_CONTEXT.as_bytes(),
+    )));
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/ld+json"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_SECONDS),
+    );
+    resp
 }
 
 /// The resolver description file, `/.well-known/gs1resolver`.
@@ -241,12 +269,17 @@ fn root(app: &App, parts: &Parts) -> Result<String, Error> {
 /// canonical form `anchor` (compressed, a GTIN of 13 digits, a trailing
 /// slash) names it as the same resource (`owl:sameAs`, as GS1's resolver
 /// standard asks of a compressed URI), in the same header line: clients
-/// commonly read only one.
-fn mark(headers: &mut HeaderMap, anchor: &str, path: &str) {
+/// commonly read only one. A linkset answer names its JSON-LD `context`.
+fn mark(headers: &mut HeaderMap, anchor: &str, path: &str, context: Option<&str>) {
     let mut link =
         format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET_MEDIA}\"");
     if !anchor.ends_with(path) {
         link.push_str(&format!(", <{anchor}>; rel=\"owl:sameAs\""));
+    }
+    if let Some(context) = context {
+        link.push_str(&format!(
+            ", <{context}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+        ));
     }
     if let Ok(value) = HeaderValue::from_str(&link) {
         headers.insert(header::LINK, value);

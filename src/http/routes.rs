@@ -172,6 +172,9 @@ async fn answer<B: Body>(
         (&Method::GET | &Method::HEAD, "/.well-known/gs1resolver") => {
             resolver::description(app, parts)
         }
+        (&Method::GET | &Method::HEAD, crate::resolver::LINKSET_CONTEXT_PATH) => {
+            Ok(resolver::linkset_context())
+        }
         (&Method::GET | &Method::HEAD, _) if is_digital_link(parts) => {
             resolver::digital_link(app, parts, peer, &on_placeholder_host(parts))
         }
@@ -203,7 +206,9 @@ async fn answer<B: Body>(
         (_, "/healthz" | "/readyz" | "/v1/index" | "/metrics" | "/openapi.json") => {
             Err(Error::method_not_allowed("GET, HEAD"))
         }
-        (_, "/.well-known/gs1resolver") => Err(Error::method_not_allowed("GET, HEAD")),
+        (_, "/.well-known/gs1resolver" | crate::resolver::LINKSET_CONTEXT_PATH) => {
+            Err(Error::method_not_allowed("GET, HEAD"))
+        }
         (_, _) if is_digital_link(parts) => Err(Error::method_not_allowed("GET, HEAD, OPTIONS")),
         (_, p) if p.starts_with("/s/") => Err(Error::method_not_allowed("GET, HEAD")),
         (_, "/admin/overlay") => Err(Error::method_not_allowed("GET, POST")),

@@ -23,6 +23,14 @@ use crate::code::Gs1Code;
 /// The media type of a linkset (RFC 9264).
 pub const LINKSET_MEDIA: &str = "application/linkset+json";
 
+/// The JSON-LD context of our linksets: it reads them as linked data
+/// (anchors and hrefs as resource identifiers, link types as the
+/// properties they already are as full URIs, titles, languages and media
+/// types in Dublin Core terms). Served at [`LINKSET_CONTEXT_PATH`], which
+/// every linkset answer names in its `Link` header.
+pub const LINKSET_CONTEXT: &str = include_str!("linkset-context.jsonld");
+pub const LINKSET_CONTEXT_PATH: &str = "/contexts/linkset.jsonld";
+
 /// What is wrong with a request path of ours that is not a Digital Link.
 pub const NOT_A_DIGITAL_LINK: &str = "the path is not a GS1 Digital Link: it must be a primary key and its value, then qualifiers, each as /AI/value (for example /01/09506000134352/10/LOT/21/SERIAL)";
 
