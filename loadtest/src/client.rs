@@ -180,7 +180,10 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
     let needles: Vec<Vec<memmem::Finder<'_>>> = work
         .cases
         .iter()
-        .map(|c| c.expect.needles.iter().map(memmem::Finder::new).collect())
+        .map(|c| {
+            let expect = c.expected(plan.batch > 1);
+            expect.needles.iter().map(memmem::Finder::new).collect()
+        })
         .collect();
 
     let mut out = Outcome {
@@ -293,7 +296,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                     // are looked for in the whole answer.
                     let whole = &c.input[consumed..consumed + len];
                     judge(
-                        &mut out, plan.check, work, &needles, members[0], status, whole,
+                        &mut out, plan.check, work, &needles, members[0], false, status, whole,
                     );
                 }
                 out.answers += members.len() as u64;
@@ -399,7 +402,7 @@ fn judge_batch(
     if elements.len() != members.len() {
         // Every member is wrong: the batch did not answer them.
         for &case in members {
-            judge(out, check, work, needles, case, 0, b"");
+            judge(out, check, work, needles, case, true, 0, b"");
         }
         return;
     }
@@ -410,18 +413,23 @@ fn judge_batch(
             work,
             needles,
             case,
+            true,
             element.status,
             element.answer.get().as_bytes(),
         );
     }
 }
 
+/// Judges one answer against what its case expects (as a batch member
+/// when `batch`).
+#[allow(clippy::too_many_arguments)]
 fn judge(
     out: &mut Outcome,
     check: Check,
     work: &Workload,
     needles: &[Vec<memmem::Finder<'_>>],
     case: u32,
+    batch: bool,
     status: u16,
     body: &[u8],
 ) {
@@ -429,7 +437,7 @@ fn judge(
     let (kind, ok) = match check {
         Check::Any200 => ("status", status == 200),
         Check::Snapshot | Check::Loose4xx => {
-            let want = c.expect.status;
+            let want = c.expected(batch).status;
             let status_ok = status == want
                 || (check == Check::Loose4xx
                     && (400..500).contains(&want)
@@ -453,7 +461,8 @@ fn judge(
     }
     let kind = format!(
         "{:?} {kind}: expected {}, got {status}",
-        c.form, c.expect.status
+        c.form,
+        c.expected(batch).status
     );
     match out.wrong.iter_mut().find(|(k, _, _)| *k == kind) {
         Some((_, n, _)) => *n += 1,

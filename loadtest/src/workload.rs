@@ -82,12 +82,25 @@ pub struct Item {
     pub lot: Option<String>,
     pub serial: String,
     pub stamp: Option<String>,
+    /// The item, its batch or its product marks a default link: its
+    /// Digital Link path, asked with no link type, is a redirect.
+    pub default_link: bool,
+}
+
+/// Whether a record's `links` mark a default.
+fn has_default_link(record: &serde_json::Value) -> bool {
+    record["links"]
+        .as_array()
+        .is_some_and(|links| links.iter().any(|l| l["default"] == true))
 }
 
 /// Reads at most `max` items of the snapshot in `dir`, and the GTINs of its
 /// products (so that an "unknown" GTIN is surely unknown).
 pub fn read_snapshot(dir: &Path, max: usize) -> Result<(Vec<Item>, HashSet<String>)> {
     let mut gtins = HashSet::new();
+    // Products and batches that mark a default link (SPEC section 6): a
+    // Digital Link path of theirs, asked with no link type, is a redirect.
+    let mut defaults: HashSet<String> = HashSet::new();
     let products = find(dir, "products.jsonl")?
         .with_context(|| format!("{}: no products.jsonl", dir.display()))?;
     let mut reader = LineReader::open(&products)?;
@@ -95,7 +108,27 @@ pub fn read_snapshot(dir: &Path, max: usize) -> Result<(Vec<Item>, HashSet<Strin
         let v: serde_json::Value = serde_json::from_slice(line.bytes)
             .with_context(|| format!("{} line {}", products.display(), line.number))?;
         if let Some(g) = v["gtin"].as_str().and_then(|g| Gtin::parse(g).ok()) {
+            if has_default_link(&v) {
+                defaults.insert(g.to_string());
+            }
             gtins.insert(g.to_string());
+        }
+    }
+    if let Some(path) = find(dir, "batches.jsonl")? {
+        let mut reader = LineReader::open(&path)?;
+        while let Some(line) = reader.next_line()? {
+            // Most batches have no links: only those that may are parsed.
+            if memchr::memmem::find(line.bytes, b"\"default\"").is_none() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_slice(line.bytes)
+                .with_context(|| format!("{} line {}", path.display(), line.number))?;
+            let gtin = v["gtin"].as_str().and_then(|g| Gtin::parse(g).ok());
+            if let (Some(g), Some(lot)) = (gtin, v["lot"].as_str())
+                && has_default_link(&v)
+            {
+                defaults.insert(format!("{g}/{lot}"));
+            }
         }
     }
     let mut items = Vec::new();
@@ -119,11 +152,18 @@ pub fn read_snapshot(dir: &Path, max: usize) -> Result<(Vec<Item>, HashSet<Strin
                 // only items the snapshot surely indexed.
                 continue;
             }
+            let lot = text("lot");
+            let default_link = has_default_link(&v)
+                || defaults.contains(&gtin.to_string())
+                || lot
+                    .as_ref()
+                    .is_some_and(|l| defaults.contains(&format!("{gtin}/{l}")));
             items.push(Item {
                 gtin: gtin.to_string(),
-                lot: text("lot"),
+                lot,
                 serial,
                 stamp: text("stamp"),
+                default_link,
             });
         }
     }
@@ -148,7 +188,18 @@ pub struct Case {
     /// The code itself, as a batch lookup carries it.
     pub code: String,
     pub form: Form,
+    /// What a GET of `target` answers.
     pub expect: Expect,
+    /// What a lookup of `code` answers, as a batch member: the same, but
+    /// for a Digital Link path, whose GET may be the resolver's redirect.
+    pub looked_up: Expect,
+}
+
+impl Case {
+    /// What the answer must be, alone or as a batch member.
+    pub fn expected(&self, batch: bool) -> &Expect {
+        if batch { &self.looked_up } else { &self.expect }
+    }
 }
 
 /// The distinct requests of a run and the order they are sent in.
@@ -329,6 +380,9 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32, page: bool)
                     match form {
                         Form::Redirect => (format!("{path}?linkType=gs1:pip"), redirected()),
                         Form::Linkset => (format!("{path}?linkType=linkset"), linkset(&path)),
+                        // The default link, when a record marks one; else
+                        // tracescan's own answer.
+                        _ if item.default_link => (path, redirected()),
                         _ => (path, found("item")),
                     }
                 }
@@ -340,11 +394,21 @@ fn case(items: &[Item], gtins: &HashSet<String>, form: Form, n: u32, page: bool)
             }
         }
     };
+    let looked_up = match form {
+        Form::DigitalLink | Form::Redirect | Form::Linkset => found(
+            "item",
+            &items[n as usize].gtin,
+            &items[n as usize].serial,
+            false,
+        ),
+        _ => expect.clone(),
+    };
     Case {
         code: code_of(&target),
         target,
         form,
         expect,
+        looked_up,
     }
 }
 
