@@ -139,9 +139,14 @@ impl Follower {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     let wait = backoff(poll, failures);
+                    let meanwhile = if self.service.current().is_some() {
+                        "the index in service keeps serving"
+                    } else {
+                        "nothing is served until an index arrives"
+                    };
                     tracing::error!(
                         reason = e.reason(),
-                        "{e}; refused, retrying in {wait:?}; the index in service keeps serving"
+                        "{e}; refused, retrying in {wait:?}; {meanwhile}"
                     );
                     wait
                 }
@@ -223,7 +228,7 @@ impl Follower {
             .map_err(|e| match e {
                 RemoteError::Missing { what, .. } => RemoteError::Missing {
                     what,
-                    hint: ": nothing is published there yet",
+                    hint: " (nothing is published there yet)",
                 },
                 e => e,
             })?;

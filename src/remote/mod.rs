@@ -143,7 +143,8 @@ impl Remote {
     /// The store `url` names (anything `object_store::parse_url_opts`
     /// reaches), configured from the environment (`AWS_…`, `GOOGLE_…`,
     /// `AZURE_…`), each request given `timeout` unless the environment
-    /// sets the client's own.
+    /// sets the client's own. An `http://` URL is allowed plain HTTP (an S3
+    /// endpoint over plain HTTP needs `AWS_ALLOW_HTTP=true`).
     ///
     /// Cost: no request; the first one connects. Errors: a URL that is no
     /// store's, or a configuration its builder refuses.
@@ -154,6 +155,10 @@ impl Remote {
         };
         let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
         let mut options = vec![("timeout".to_owned(), format!("{}ms", timeout.as_millis()))];
+        // An http:// URL asks for plain HTTP itself.
+        if parsed.scheme() == "http" {
+            options.push(("allow_http".to_owned(), "true".to_owned()));
+        }
         options.extend(std::env::vars().filter(|(key, _)| {
             ["AWS_", "GOOGLE_", "AZURE_"]
                 .iter()
