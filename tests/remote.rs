@@ -15,7 +15,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Server, data};
@@ -348,6 +349,147 @@ fn malformed_oversized_and_unbounded_pointers_are_refused() {
 
     store.write_pointer(good.as_bytes());
     wait_served(&server, "fleet-b");
+}
+
+// ---- A download cut off ----------------------------------------------------
+
+/// An HTTP server of one pointer and one object, as object_store's HTTP
+/// store reads them (HEAD, GET, ranges), which sends no byte of the object
+/// past `cut`: each answer past it ends there, its connection closed.
+struct CuttingServer {
+    addr: SocketAddr,
+    cut: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CuttingServer {
+    fn start(pointer: Vec<u8>, key: String, object: Vec<u8>, cut: u64) -> CuttingServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicU64::new(cut));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (cut_at, stopped) = (cut.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let cut = cut_at.load(Ordering::Relaxed);
+                let _ = answer(&mut conn, &pointer, &key, &object, cut);
+            }
+        });
+        CuttingServer {
+            addr,
+            cut,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CuttingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wakes the accept.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers one request on `conn`, then closes it.
+fn answer(
+    conn: &mut TcpStream,
+    pointer: &[u8],
+    key: &str,
+    object: &[u8],
+    cut: u64,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_owned());
+    }
+    let request: Vec<&str> = head.first().map_or(vec![], |l| l.split(' ').collect());
+    let (method, path) = (request.first().copied(), request.get(1).copied());
+    let range = head.iter().find_map(|h| {
+        let (name, value) = h.split_once(':')?;
+        let (from, to) = name
+            .eq_ignore_ascii_case("range")
+            .then(|| value.trim().strip_prefix("bytes="))??
+            .split_once('-')?;
+        Some((from.parse::<u64>().ok()?, to.parse::<u64>().ok()?))
+    });
+    let total = object.len() as u64;
+    let common = "Last-Modified: Tue, 01 Dec 2026 00:00:00 GMT\r\nConnection: close";
+    match (method, path) {
+        (Some("GET"), Some("/fleet/current.json")) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{common}\r\n\r\n",
+                pointer.len()
+            );
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(pointer)
+        }
+        (Some("HEAD"), Some(p)) if p == format!("/fleet/{key}") => {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n{common}\r\n\r\n");
+            conn.write_all(head.as_bytes())
+        }
+        (Some("GET"), Some(p)) if p == format!("/fleet/{key}") => {
+            let (from, to) = range.unwrap_or((0, total - 1));
+            let to = to.min(total - 1);
+            let head = format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{to}/{total}\r\nContent-Length: {}\r\n{common}\r\n\r\n",
+                to + 1 - from
+            );
+            conn.write_all(head.as_bytes())?;
+            let end = (to + 1).min(cut.max(from));
+            conn.write_all(&object[from as usize..end as usize])
+        }
+        _ => conn.write_all(
+            format!("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n{common}\r\n\r\n").as_bytes(),
+        ),
+    }
+}
+
+#[test]
+fn a_download_cut_off_is_refused_retried_and_never_served() {
+    let store = Store::new();
+    let a = store.index("fleet-a");
+    let (pointer, _) = store.pointer_for(&a);
+    let bytes = fs::read(&a).unwrap();
+    let http = CuttingServer::start(
+        pointer.encode(),
+        pointer.key.clone(),
+        bytes.clone(),
+        bytes.len() as u64 / 2,
+    );
+    let server = Server::start(|config, dir| {
+        config.index_dir = Some(dir.join("replica"));
+        config.follow = Some(format!("http://{}/fleet", http.addr));
+        config.follow_poll_ms = 20;
+        config.follow_timeout_ms = 10_000;
+    });
+    wait_refused(&server, "interrupted", 3);
+    assert_eq!(server.get("/readyz").status, 503);
+    assert_eq!(
+        replica_files(&server),
+        Vec::<String>::new(),
+        "no index, not even a temporary file"
+    );
+
+    // The connection holds now: the same object is followed.
+    http.cut.store(u64::MAX, Ordering::Relaxed);
+    wait_for("ready", || server.get("/readyz").status == 200);
+    assert_eq!(served(&server).as_deref(), Some("fleet-a"));
 }
 
 // ---- A real S3-compatible server --------------------------------------------
