@@ -62,6 +62,7 @@ enum Command {
     /// of its own, and then the pointer `current.json` is replaced. Publishing
     /// an earlier index again sends the replicas back to it.
     Publish {
+        /// The index file, as `tracescan build` wrote it.
         index: PathBuf,
         /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix,
         /// https://host/path, file:///path; credentials and endpoint from

@@ -58,7 +58,12 @@ pub struct Config {
     /// URL (`tracescan publish`): s3://bucket/prefix, gs://…, az://…,
     /// https://…, file:///path. Its pointer is polled; a new index is
     /// downloaded into --index-dir, checked, and published there.
-    #[arg(long, requires = "index_dir", env = "TRACESCAN_FOLLOW")]
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "index_dir",
+        env = "TRACESCAN_FOLLOW"
+    )]
     pub follow: Option<String>,
     /// With --follow: how often to read the pointer, in milliseconds;
     /// after failures, twice as long each time, up to five minutes.
