@@ -16,6 +16,11 @@ COPY . .
 RUN cargo build --release --locked --bin tracescan
 
 FROM debian:bookworm-slim
+# CA certificates: `serve --follow https://…` or `s3://…` checks the store's
+# TLS certificate against them.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /var/lib/tracescan tracescan \
     && mkdir -p /var/lib/tracescan/indexes /var/lib/tracescan/state /usr/share/tracescan \
     && chown -R tracescan:tracescan /var/lib/tracescan

@@ -42,12 +42,28 @@ pub fn replace<T>(path: &Path, write: impl FnOnce(&mut File) -> io::Result<T>) -
 /// longer run (a build killed with SIGKILL leaves one as large as the index).
 /// Best effort: what cannot be listed or removed stays.
 fn remove_orphans(dir: &Path, prefix: &str) {
+    remove_orphans_where(dir, |name| name.strip_prefix(prefix));
+}
+
+/// Removes the temporary files of [`replace`] in `dir` that processes no
+/// longer running left, whatever file they were to replace. Best effort,
+/// as [`replace`]'s own clean-up.
+pub fn remove_all_orphans(dir: &Path) {
+    remove_orphans_where(dir, |name| {
+        let (_, pid) = name.strip_prefix('.')?.rsplit_once(".tmp-")?;
+        Some(pid)
+    });
+}
+
+/// Removes the files of `dir` for which `pid_of` names a process that no
+/// longer runs.
+fn remove_orphans_where(dir: &Path, pid_of: impl Fn(&str) -> Option<&str>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+        let Some(pid) = name.to_str().and_then(&pid_of) else {
             continue;
         };
         // Only where /proc tells which processes run; elsewhere nothing is

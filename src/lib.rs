@@ -22,6 +22,9 @@
 //!   pre-rendered records; the one error-body writer).
 //! - [`service`]: the generation in service, the live state and the
 //!   settings; one scan taken through parse → resolve → count → render.
+//! - [`remote`]: indexes in object storage: an index published to a bucket
+//!   (uploaded, then a pointer to it), and a replica that follows the
+//!   pointer, downloading each new index into the directory [`swap`] watches.
 //! - [`swap`]: the newest index of a directory, swapped in without downtime.
 //! - [`http`]: the HTTP front (transport, routes, the error → status
 //!   mapping, metrics, the admin API).
@@ -29,7 +32,9 @@
 //!   the tests.
 //!
 //! Dependencies run one way: `http` → `service` → `lookup`, `render`, `live`,
-//! `index` → `code`; `swap` → `service`; nothing imports `http` but `serve`.
+//! `index` → `code`; `swap` → `service`; `remote` → `swap`, `service`,
+//! `index`; nothing imports `http` but `serve`, and `http` knows nothing of
+//! `remote`.
 //!
 //! Beside the pipeline: [`date`] (the calendar), [`durable`] (whole files
 //! replaced atomically), [`log`] (log lines, JSON or text, never forged by
@@ -43,6 +48,7 @@ pub mod index;
 pub mod live;
 pub mod log;
 pub mod lookup;
+pub mod remote;
 pub mod render;
 pub mod resolver;
 pub mod serve;

@@ -10,10 +10,15 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::serve::LogFormat;
 
-/// Starts logging in `format`, filtered by `RUST_LOG` (default `info`).
+/// What is logged without `RUST_LOG`: `info`, but only warnings of the
+/// object-store client, which logs each of its retries (a store that is
+/// down is one line a poll, `crate::remote`'s own).
+pub const DEFAULT: &str = "info,object_store=warn";
+
+/// Starts logging in `format`, filtered by `RUST_LOG` (default [`DEFAULT`]).
 pub fn init(format: LogFormat) {
     let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder

@@ -1,4 +1,4 @@
-//! The `tracescan` command line: build, serve, lookup, inspect. Only the
+//! The `tracescan` command line: build, publish, serve, lookup, inspect. Only the
 //! command line: what each command does is in the library.
 //!
 //! Typed errors come from the library; here, at the edge, they become messages
@@ -15,6 +15,7 @@ use tracescan::build::{self, Options};
 use tracescan::date::{Date, parse_utc_offset};
 use tracescan::index::Index;
 use tracescan::index::format::Header;
+use tracescan::remote::{self, Remote};
 use tracescan::serve::{self, LogFormat, index_for};
 use tracescan::service::{self, Outcome};
 
@@ -51,6 +52,23 @@ enum Command {
         /// the index is estimated to need.
         #[arg(long)]
         ignore_free_space: bool,
+        /// Then publish the index to this object-store URL, as `tracescan
+        /// publish` does.
+        #[arg(long, value_name = "URL")]
+        publish: Option<String>,
+    },
+    /// Publish an index to object storage for replicas that follow it
+    /// (`serve --follow URL`): the index is verified, uploaded under a name
+    /// of its own, and then the pointer `current.json` is replaced. Publishing
+    /// an earlier index again sends the replicas back to it.
+    Publish {
+        /// The index file, as `tracescan build` wrote it.
+        index: PathBuf,
+        /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix,
+        /// https://host/path, file:///path; credentials and endpoint from
+        /// the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, …).
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
     /// Serve scan lookups over HTTP (the bundled sample by default).
     Serve(Box<serve::Config>),
@@ -142,6 +160,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rejects,
             max_rejects,
             ignore_free_space,
+            publish,
         } => {
             let options = Options {
                 rejects,
@@ -149,7 +168,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress: true,
                 ignore_free_space,
             };
+            // A URL no store takes fails before the build, not after.
+            let remote = publish
+                .map(|url| Remote::open(&url, remote::REQUEST_TIMEOUT))
+                .transpose()?;
             print!("{}", build::build(&snapshot, &out, &options)?);
+            if let Some(remote) = remote {
+                print!("{}", remote::publish(&out, &remote)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish { index, to } => {
+            let remote = Remote::open(&to, remote::REQUEST_TIMEOUT)?;
+            print!("{}", remote::publish(&index, &remote)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(config) if config.check_config => {

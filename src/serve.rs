@@ -18,6 +18,7 @@ use crate::http::{self, App, Scope, admin};
 use crate::index::{Index, IndexError, cache};
 use crate::live::overlay::Overlay;
 use crate::live::scans::{self, Scans};
+use crate::remote::{Follower, Remote, RemoteError};
 use crate::service::{DEFAULT_WARN_ABOVE, Service, Settings};
 use crate::swap::{self, Reloader};
 
@@ -53,6 +54,25 @@ pub struct Config {
     /// With --index-dir: how often to look for a new index, in milliseconds.
     #[arg(long, default_value_t = 1000, env = "TRACESCAN_POLL_MS")]
     pub poll_ms: u64,
+    /// With --index-dir: follow the indexes published to this object-store
+    /// URL (`tracescan publish`): s3://bucket/prefix, gs://…, az://…,
+    /// https://…, file:///path. Its pointer is polled; a new index is
+    /// downloaded into --index-dir, checked, and published there.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "index_dir",
+        env = "TRACESCAN_FOLLOW"
+    )]
+    pub follow: Option<String>,
+    /// With --follow: how often to read the pointer, in milliseconds;
+    /// after failures, twice as long each time, up to five minutes.
+    #[arg(long, default_value_t = 5000, env = "TRACESCAN_FOLLOW_POLL_MS")]
+    pub follow_poll_ms: u64,
+    /// With --follow: how long one request to the object store may take,
+    /// in milliseconds (a download asks for 16 MiB at a time).
+    #[arg(long, default_value_t = 30_000, env = "TRACESCAN_FOLLOW_TIMEOUT_MS")]
+    pub follow_timeout_ms: u64,
     /// A file holding the admin API's bearer token (at least 16
     /// characters); TRACESCAN_ADMIN_TOKEN works too. Without either, the
     /// admin API is off.
@@ -268,6 +288,8 @@ pub enum ServeError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error("--follow: {0}")]
+    Remote(#[from] RemoteError),
     #[error("starting a thread: {0}")]
     Thread(io::Error),
     #[error("serving: {0}")]
@@ -297,7 +319,10 @@ pub struct Running {
 /// Starts serving as `config` says and returns once the listeners accept.
 /// With `--index` or `--snapshot`, the index is loaded before it returns
 /// (and the listeners answer `/healthz`, and 503 on `/readyz`, meanwhile);
-/// with `--index-dir`, a watcher thread loads the newest published index.
+/// with `--index-dir`, a watcher thread loads the newest published index;
+/// with `--follow` besides, a thread brings each index published to the
+/// object store into that directory (an empty directory serves nothing, and
+/// `/readyz` answers 503, until the first has arrived).
 ///
 /// Cost: replaying the state logs; for a file source, opening and verifying
 /// the index (about 0.1 s per million records), after building it first when
@@ -401,10 +426,26 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         (Some(reloader), Some(dir)) => {
             let poll = Duration::from_millis(config.poll_ms.max(MIN_POLL_MS));
             tracing::info!("watching {} for published indexes", dir.display());
+            // The follower is made first: a URL no store takes ends the start.
+            let follower = match &config.follow {
+                Some(url) => {
+                    let timeout = Duration::from_millis(config.follow_timeout_ms.max(1));
+                    let remote = Remote::open(url, timeout)?;
+                    Some(Follower::new(remote, dir, service.clone(), wake.clone())?)
+                }
+                None => None,
+            };
             std::thread::Builder::new()
                 .name("index-watch".into())
                 .spawn(move || swap::watch(&reloader, poll, &woken, announce))
                 .map_err(ServeError::Thread)?;
+            if let Some(follower) = follower {
+                let poll = Duration::from_millis(config.follow_poll_ms.max(MIN_POLL_MS));
+                std::thread::Builder::new()
+                    .name("index-follow".into())
+                    .spawn(move || follower.run(poll))
+                    .map_err(ServeError::Thread)?;
+            }
         }
         _ => {
             // A file that cannot be served ends the start with its error.

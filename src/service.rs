@@ -94,11 +94,49 @@ pub struct Service {
     /// Set when the process drains before stopping: `/readyz` answers 503
     /// so that load balancers stop sending, while every route still serves.
     pub draining: std::sync::atomic::AtomicBool,
+    /// What following an object store reports (`serve --follow`); left at
+    /// zero, and out of `/metrics`, without one.
+    pub follow: FollowStats,
     /// Status changes in force on top of the index.
     pub overlay: Overlay,
     /// Item scan counts; shared with the threads that flush them.
     pub scans: Arc<Scans>,
     pub settings: Settings,
+}
+
+/// Why a poll of an object store failed, as `/metrics` labels it; the index
+/// of each in [`FollowStats::errors`].
+pub const FOLLOW_ERROR_REASONS: [&str; 8] = [
+    "pointer",
+    "unreachable",
+    "missing",
+    "interrupted",
+    "length",
+    "checksum",
+    "format",
+    "local",
+];
+
+/// Counters of the thread that follows an object store. Written by
+/// `crate::remote`, read by `/metrics`: plain numbers, so that the HTTP
+/// layer knows nothing of object storage.
+#[derive(Debug, Default)]
+pub struct FollowStats {
+    /// Set when a follower runs; the counters are shown only then.
+    pub enabled: std::sync::atomic::AtomicBool,
+    /// Polls of the pointer, successful or not.
+    pub polls: AtomicU64,
+    /// Indexes downloaded, checked and published into the index directory.
+    pub downloads: AtomicU64,
+    /// Bytes of those indexes.
+    pub downloaded_bytes: AtomicU64,
+    /// Failed polls and downloads, by reason ([`FOLLOW_ERROR_REASONS`]).
+    pub errors: [AtomicU64; FOLLOW_ERROR_REASONS.len()],
+    /// When a poll last succeeded (the pointer read and the index it names
+    /// in the directory), Unix seconds; 0 before the first.
+    pub last_success: AtomicU64,
+    /// The `published_at` of the pointer last read, Unix seconds.
+    pub pointer_published: AtomicU64,
 }
 
 /// How a lookup ended. The transport decides what each means to its client
@@ -196,6 +234,7 @@ impl Service {
             refused: AtomicU64::new(0),
             retention_errors: AtomicU64::new(0),
             draining: Default::default(),
+            follow: FollowStats::default(),
             overlay,
             scans: Arc::new(scans),
             settings,

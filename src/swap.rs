@@ -195,8 +195,9 @@ pub fn watch(
     }
 }
 
-/// The published indexes of `dir`, oldest first.
-fn published(dir: &Path) -> io::Result<Vec<(SystemTime, PathBuf)>> {
+/// The published indexes of `dir`, oldest first: `*.tsidx` files whose
+/// name does not start with a dot, by modification time, then name.
+pub(crate) fn published(dir: &Path) -> io::Result<Vec<(SystemTime, PathBuf)>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;

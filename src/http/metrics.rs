@@ -1,5 +1,5 @@
-//! `/metrics`: counters of the swaps, the overlay and the scan counts, in the
-//! Prometheus text format.
+//! `/metrics`: counters of the swaps, the overlay, the scan counts and, with
+//! `--follow`, of following an object store, in the Prometheus text format.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +9,7 @@ use http_body_util::Full;
 use hyper::Response;
 use hyper::header::{self, HeaderValue};
 
-use crate::service::Service;
+use crate::service::{FOLLOW_ERROR_REASONS, FollowStats, Service};
 
 /// Counters of the swaps, the overlay and the scan counts, in the Prometheus
 /// text format.
@@ -146,12 +146,15 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             u64::from(overlay.is_durable()),
         ),
     ];
-    let mut text = String::with_capacity(2048);
+    let mut text = String::with_capacity(4096);
     for (name, kind, help, value) in rows {
         let _ = write!(
             text,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         );
+    }
+    if service.follow.enabled.load(Ordering::Relaxed) {
+        follow_rows(&mut text, &service.follow);
     }
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
@@ -159,4 +162,56 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// The counters of following an object store: polls, downloads, failures
+/// by reason, and the times of the last success and of the pointer.
+fn follow_rows(text: &mut String, follow: &FollowStats) {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let rows = [
+        (
+            "tracescan_follow_polls_total",
+            "counter",
+            "Polls of the object store's pointer.",
+            load(&follow.polls),
+        ),
+        (
+            "tracescan_follow_downloads_total",
+            "counter",
+            "Indexes downloaded from the object store, checked and published into the index directory.",
+            load(&follow.downloads),
+        ),
+        (
+            "tracescan_follow_downloaded_bytes_total",
+            "counter",
+            "Bytes of the indexes downloaded.",
+            load(&follow.downloaded_bytes),
+        ),
+        (
+            "tracescan_follow_last_success_timestamp_seconds",
+            "gauge",
+            "When a poll last succeeded (pointer read, its index in the directory), Unix seconds; 0 before the first.",
+            load(&follow.last_success),
+        ),
+        (
+            "tracescan_follow_pointer_published_timestamp_seconds",
+            "gauge",
+            "When the index the pointer names was published (the pointer's published_at), Unix seconds.",
+            load(&follow.pointer_published),
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    }
+    let name = "tracescan_follow_errors_total";
+    let _ = write!(
+        text,
+        "# HELP {name} Polls and downloads refused, by reason; each is retried later.\n# TYPE {name} counter\n"
+    );
+    for (reason, count) in FOLLOW_ERROR_REASONS.iter().zip(&follow.errors) {
+        let _ = writeln!(text, "{name}{{reason=\"{reason}\"}} {}", load(count));
+    }
 }
