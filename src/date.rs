@@ -77,6 +77,13 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The civil date and the seconds into that day of a Unix time (after Howard
 /// Hinnant's `civil_from_days`).
 pub fn civil(unix: i64) -> (Date, u32) {

@@ -26,6 +26,8 @@
 //!   (uploaded, then a pointer to it), and a replica that follows the
 //!   pointer, downloading each new index into the directory [`swap`] watches.
 //! - [`swap`]: the newest index of a directory, swapped in without downtime.
+//! - [`fleet`]: a fleet's live state shared in Redis: status changes set on
+//!   any replica in force on all, scan counts summed over the replicas.
 //! - [`http`]: the HTTP front (transport, routes, the error → status
 //!   mapping, metrics, the admin API).
 //! - [`serve`]: the `serve` command's wiring, one `start` for the binary and
@@ -33,8 +35,8 @@
 //!
 //! Dependencies run one way: `http` → `service` → `lookup`, `render`, `live`,
 //! `index` → `code`; `swap` → `service`; `remote` → `swap`, `service`,
-//! `index`; nothing imports `http` but `serve`, and `http` knows nothing of
-//! `remote`.
+//! `index`; `fleet` → `service`, `live`; nothing imports `http` but
+//! `serve`, and `http` knows nothing of `remote`.
 //!
 //! Beside the pipeline: [`date`] (the calendar), [`durable`] (whole files
 //! replaced atomically), [`log`] (log lines, JSON or text, never forged by
@@ -43,6 +45,7 @@ pub mod build;
 pub mod code;
 pub mod date;
 pub mod durable;
+pub mod fleet;
 pub mod http;
 pub mod index;
 pub mod live;

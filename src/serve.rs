@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::build::{self, BuildError, Options};
+use crate::fleet::{Fleet, FleetError};
 use crate::http::{self, App, Scope, admin};
 use crate::index::{Index, IndexError, cache};
 use crate::live::overlay::Overlay;
@@ -81,6 +82,20 @@ pub struct Config {
     /// Serve the admin API on this address only, not on --listen.
     #[arg(long, env = "TRACESCAN_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Share status changes and scan counts with every replica of a fleet
+    /// through this Redis (redis://host:port/db, rediss://…,
+    /// redis+unix:///path): a change set on any replica is in force on all,
+    /// and counts are summed. Needs a state directory (this replica's copy).
+    #[arg(long, value_name = "URL", env = "TRACESCAN_REDIS")]
+    pub redis: Option<String>,
+    /// With --redis: the prefix of the keys this fleet uses, so that fleets
+    /// can share a Redis.
+    #[arg(long, default_value = "tracescan", env = "TRACESCAN_REDIS_PREFIX")]
+    pub redis_prefix: String,
+    /// With --redis: how long one request to Redis may take, in
+    /// milliseconds (an admin change waits at most this long).
+    #[arg(long, default_value_t = 1000, env = "TRACESCAN_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: u64,
     /// Where status changes (overlay.log) and scan counts (scans.log) are
     /// kept (default: DIR/state with --index-dir). Without one, scan
     /// counts are kept in memory only and status changes are refused.
@@ -290,6 +305,8 @@ pub enum ServeError {
     Index(#[from] IndexError),
     #[error("--follow: {0}")]
     Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
     #[error("starting a thread: {0}")]
     Thread(io::Error),
     #[error("serving: {0}")]
@@ -365,6 +382,16 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
     };
     let scans = scans.with_repeat_window(config.scan_repeat_window_s);
     let service = Arc::new(Service::new(settings, overlay, scans));
+    if let Some(url) = &config.redis {
+        if state_dir.is_none() {
+            return Err(ServeError::Config(
+                "--redis needs a state directory (--state-dir or --index-dir): a replica keeps its copy of the fleet's changes there".into(),
+            ));
+        }
+        let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+        let fleet = Fleet::open(url, &config.redis_prefix, timeout, state_dir.as_deref())?;
+        let _ = service.fleet.set(Arc::new(fleet));
+    }
     let reloader = config
         .index_dir
         .as_ref()
@@ -416,6 +443,12 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
     if state_dir.is_some() {
         let interval = Duration::from_millis(config.scan_flush_ms.max(MIN_FLUSH_MS));
         scans::spawn_flushers(&service.scans, interval).map_err(ServeError::Thread)?;
+    }
+    if let Some(fleet) = service.fleet.get() {
+        let interval = Duration::from_millis(config.scan_flush_ms.max(MIN_FLUSH_MS));
+        fleet
+            .start(&service, interval)
+            .map_err(ServeError::Thread)?;
     }
     let announce = move || {
         println!("tracescan listening on http://{addr} with {threads} worker thread(s)");
@@ -595,7 +628,16 @@ impl Running {
                 .map_err(|_| ServeError::Panicked)?
                 .map_err(ServeError::Serve)?;
         }
-        self.app.service.scans.close().map_err(ServeError::Flush)?;
+        let service = &self.app.service;
+        service.scans.close().map_err(ServeError::Flush)?;
+        if let Some(fleet) = service.fleet.get() {
+            // Redis being away is no reason to fail a stop: the counts are
+            // in the scan log, and sent when the replica is back.
+            match fleet.close(service) {
+                Ok(n) => tracing::info!("scan counts of {n} item(s) sent to the fleet"),
+                Err(e) => tracing::warn!("{e}: the scan log keeps the counts the fleet lacks"),
+            }
+        }
         Ok(())
     }
 }

@@ -97,6 +97,9 @@ pub struct Service {
     /// What following an object store reports (`serve --follow`); left at
     /// zero, and out of `/metrics`, without one.
     pub follow: FollowStats,
+    /// With `serve --redis`: the fleet whose status changes and scan counts
+    /// this replica shares.
+    pub fleet: std::sync::OnceLock<Arc<crate::fleet::Fleet>>,
     /// Status changes in force on top of the index.
     pub overlay: Overlay,
     /// Item scan counts; shared with the threads that flush them.
@@ -235,6 +238,7 @@ impl Service {
             retention_errors: AtomicU64::new(0),
             draining: Default::default(),
             follow: FollowStats::default(),
+            fleet: std::sync::OnceLock::new(),
             overlay,
             scans: Arc::new(scans),
             settings,

@@ -26,7 +26,7 @@ use super::error::{Error, Kind};
 use super::{App, json};
 use crate::code::Gtin;
 use crate::date::{rfc3339_utc, unix_now};
-use crate::live::overlay::{Change, Changes, NewStatus, Target};
+use crate::live::overlay::{Change, Changes, NewStatus, Overlay, OverlayError, Shared, Target};
 use crate::swap::{Outcome, SwapError};
 
 /// The largest admin request body read.
@@ -172,7 +172,23 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
     let target = target(app, &asked, op)?;
     let overlay = &app.service.overlay;
     let (outcome, change) = match op {
-        ChangeOp::Undo => ("undone", overlay.undo(&target)?),
+        ChangeOp::Undo => {
+            let change = overlay
+                .load()
+                .iter()
+                .find(|c| c.target == target)
+                .cloned()
+                .ok_or_else(|| OverlayError::NoChange(target.describe()))?;
+            share(app, Shared::Undo(change.clone()))?;
+            match overlay.undo(&target) {
+                // The fleet's copy of the undo was applied here first.
+                Err(OverlayError::NoChange(_)) if app.service.fleet.get().is_some() => {}
+                undone => {
+                    undone?;
+                }
+            }
+            ("undone", change)
+        }
         ChangeOp::Set => {
             let status = asked.status.ok_or_else(|| {
                 invalid(
@@ -185,6 +201,8 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
                 notice: asked.notice.filter(|n| !n.trim().is_empty()),
                 at: unix_now(),
             };
+            Overlay::check(&change)?;
+            share(app, Shared::Set(change.clone()))?;
             overlay.set(change.clone())?;
             ("set", change)
         }
@@ -198,6 +216,24 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
     );
     let body = serde_json::json!({"outcome": outcome, "change": change_json(&change)});
     Ok(json(StatusCode::OK, body.to_string()))
+}
+
+/// In a fleet, adds the change to the fleet's shared changes first: a
+/// change Redis cannot take is in force nowhere, not here alone.
+fn share(app: &App, shared: Shared) -> Result<(), Error> {
+    let Some(fleet) = app.service.fleet.get() else {
+        return Ok(());
+    };
+    if !app.service.overlay.is_durable() {
+        return Err(OverlayError::NotDurable.into());
+    }
+    fleet.publish(&shared).map_err(|e| {
+        tracing::error!("overlay: the fleet's Redis did not take the change: {e}");
+        Error::new(
+            Kind::FleetUnavailable,
+            format!("the fleet's Redis did not take the change, so it is in force nowhere: {e}; try again"),
+        )
+    })
 }
 
 fn invalid(detail: impl Into<String>) -> Error {

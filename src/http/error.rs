@@ -58,6 +58,8 @@ pub enum Kind {
     NotDurable,
     /// The change could not be written, and is not in force.
     NotSaved,
+    /// The fleet's Redis could not take the change: it is not in force.
+    FleetUnavailable,
     /// Reload and rollback need an index directory.
     NoIndexDir,
     /// A reload or rollback that could not be done.
@@ -80,7 +82,9 @@ impl Kind {
             Kind::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Kind::UriTooLong => StatusCode::URI_TOO_LONG,
             Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Kind::NotReady | Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::NotReady | Kind::Overloaded | Kind::FleetUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::AdminDisabled => StatusCode::FORBIDDEN,
@@ -113,6 +117,7 @@ impl Kind {
             Kind::NoChange => "no_change",
             Kind::NotDurable => "not_durable",
             Kind::NotSaved => "not_saved",
+            Kind::FleetUnavailable => "fleet_unavailable",
             Kind::NoIndexDir => "no_index_dir",
             Kind::Refused => "refused",
             Kind::Internal => "internal",

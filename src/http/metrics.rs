@@ -1,5 +1,6 @@
 //! `/metrics`: counters of the swaps, the overlay, the scan counts and, with
-//! `--follow`, of following an object store, in the Prometheus text format.
+//! `--follow`, of following an object store, and with `--redis`, of the
+//! fleet's shared state, in the Prometheus text format.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,8 @@ use http_body_util::Full;
 use hyper::Response;
 use hyper::header::{self, HeaderValue};
 
+use crate::date::unix_ms;
+use crate::fleet::{ERROR_KINDS, Fleet};
 use crate::service::{FOLLOW_ERROR_REASONS, FollowStats, Service};
 
 /// Counters of the swaps, the overlay and the scan counts, in the Prometheus
@@ -156,6 +159,9 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
     if service.follow.enabled.load(Ordering::Relaxed) {
         follow_rows(&mut text, &service.follow);
     }
+    if let Some(fleet) = service.fleet.get() {
+        fleet_rows(&mut text, fleet, service.scans.unpushed() as u64);
+    }
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -213,5 +219,81 @@ fn follow_rows(text: &mut String, follow: &FollowStats) {
     );
     for (reason, count) in FOLLOW_ERROR_REASONS.iter().zip(&follow.errors) {
         let _ = writeln!(text, "{name}{{reason=\"{reason}\"}} {}", load(count));
+    }
+}
+
+/// The fleet's shared state: whether Redis answers, how far behind this
+/// replica may be, and what failed.
+fn fleet_rows(text: &mut String, fleet: &Fleet, unpushed: u64) {
+    let stats = &fleet.stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let now = unix_ms();
+    let age = |since: u64| match since {
+        0 => -1.0,
+        since => now.saturating_sub(since) as f64 / 1000.0,
+    };
+    // With nothing unsent, the shared counts are as current as this replica.
+    let counts_lag = if unpushed == 0 {
+        0.0
+    } else {
+        age(load(&stats.counts_pushed_ms))
+    };
+    let rows = [
+        (
+            "tracescan_fleet_redis_up",
+            "gauge",
+            "1 when the last request to the fleet's Redis succeeded.",
+            f64::from(u8::from(stats.up.load(Ordering::Relaxed))),
+        ),
+        (
+            "tracescan_fleet_changes_lag_seconds",
+            "gauge",
+            "Since the fleet's status changes were last read up to the newest (at most about a second while Redis answers); -1 before the first read.",
+            age(load(&stats.changes_read_ms)),
+        ),
+        (
+            "tracescan_fleet_changes_read_total",
+            "counter",
+            "Shared status changes read from Redis.",
+            load(&stats.changes_read) as f64,
+        ),
+        (
+            "tracescan_fleet_bad_changes_total",
+            "counter",
+            "Entries of the shared change stream that were not status changes (logged, skipped).",
+            load(&stats.bad_changes) as f64,
+        ),
+        (
+            "tracescan_fleet_unsent_items",
+            "gauge",
+            "Items whose scan count here is ahead of what the fleet's Redis was sent.",
+            unpushed as f64,
+        ),
+        (
+            "tracescan_fleet_counts_lag_seconds",
+            "gauge",
+            "Since scan counts were last sent in full (0 when nothing is unsent; -1 before the first send).",
+            counts_lag,
+        ),
+        (
+            "tracescan_fleet_counts_sent_total",
+            "counter",
+            "Item counts sent to the fleet's Redis.",
+            load(&stats.counts_pushed) as f64,
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    }
+    let name = "tracescan_fleet_errors_total";
+    let _ = write!(
+        text,
+        "# HELP {name} Failed requests to the fleet's Redis, by what they were for; each is retried.\n# TYPE {name} counter\n"
+    );
+    for (kind, count) in ERROR_KINDS.iter().zip(&stats.errors) {
+        let _ = writeln!(text, "{name}{{for=\"{kind}\"}} {}", load(count));
     }
 }

@@ -140,6 +140,10 @@ async fn answer<B: Body>(
                 Kind::NotReady,
                 "draining before a stop: send requests elsewhere",
             )),
+            Some(_) if service.fleet.get().is_some_and(|f| !f.ready()) => Err(Error::new(
+                Kind::NotReady,
+                "reading the fleet's status changes from Redis",
+            )),
             Some(_) => Ok(json(
                 StatusCode::OK,
                 Bytes::from_static(b"{\"status\":\"ready\"}"),

@@ -143,7 +143,7 @@ enum Op {
 }
 
 /// The changes in force at one moment: what a lookup reads.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     by_key: HashMap<u128, Change, KeyHasher>,
 }
@@ -283,8 +283,19 @@ impl Overlay {
     }
 
     /// Puts `change` in force once it is durable; it replaces any change of
-    /// the same target.
+    /// the same target. The very change in force already is no change.
     pub fn set(&self, change: Change) -> Result<(), OverlayError> {
+        Overlay::check(&change)?;
+        self.write(Op::Set, &change, None, |changes| {
+            changes.by_key.insert(change.target.key(), change.clone());
+        })?;
+        self.changes_total.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Refuses a change no lookup could apply: a status its target cannot
+    /// have, an overlong notice.
+    pub fn check(change: &Change) -> Result<(), OverlayError> {
         match (&change.target, change.status) {
             (Target::Item(..), NewStatus::Active | NewStatus::Void) => {}
             (Target::Item(..), s) => {
@@ -305,10 +316,6 @@ impl Overlay {
                 "the notice is longer than 2000 bytes".into(),
             ));
         }
-        self.write(Op::Set, &change, None, |changes| {
-            changes.by_key.insert(change.target.key(), change.clone());
-        })?;
-        self.changes_total.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -325,6 +332,44 @@ impl Overlay {
         })?;
         self.changes_total.fetch_add(1, Ordering::Relaxed);
         Ok(change)
+    }
+
+    /// Brings the changes in force here to `wanted` (a fleet's shared
+    /// changes, `crate::fleet`): each wanted change not in force is set,
+    /// each change in force that is not wanted is undone, and a wanted change
+    /// that `index` carries itself stays retired. Returns how many changes
+    /// were made.
+    pub fn sync_to<D: AsRef<[u8]>>(
+        &self,
+        wanted: &Changes,
+        index: Option<&Index<D>>,
+    ) -> Result<usize, OverlayError> {
+        let current = self.load();
+        let mut made = 0;
+        for change in wanted.iter() {
+            let key = change.target.key();
+            let in_force = current.by_key.get(&key);
+            if let Some(index) = index.filter(|index| carries(index, change)) {
+                if in_force.is_some() {
+                    let snapshot = index.header().snapshot_id.as_str().to_owned();
+                    self.write(Op::Retire, change, Some(&snapshot), |changes| {
+                        changes.by_key.remove(&key);
+                    })?;
+                    self.retired_total.fetch_add(1, Ordering::Relaxed);
+                    made += 1;
+                }
+            } else if in_force != Some(change) {
+                self.set(change.clone())?;
+                made += 1;
+            }
+        }
+        for change in current.iter() {
+            if wanted.by_key.get(&change.target.key()).is_none() {
+                self.undo(&change.target)?;
+                made += 1;
+            }
+        }
+        Ok(made)
     }
 
     /// Retires every change that `index`, newly served, carries itself.
@@ -360,8 +405,9 @@ impl Overlay {
     }
 
     /// Logs and syncs one record, then publishes the changes `apply` makes;
-    /// a change the log cannot take is not put in force. The log's lock is
-    /// held throughout, so changes apply in log order.
+    /// a change the log cannot take is not put in force, and one that
+    /// changes nothing (a fleet's change already applied) is not logged.
+    /// The log's lock is held throughout, so changes apply in log order.
     fn write(
         &self,
         op: Op,
@@ -371,8 +417,12 @@ impl Overlay {
     ) -> Result<(), OverlayError> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let log = log.as_mut().ok_or(OverlayError::NotDurable)?;
-        let mut next = Changes::clone(&self.current.load());
+        let current = self.current.load();
+        let mut next = Changes::clone(&current);
         apply(&mut next);
+        if next == **current {
+            return Ok(());
+        }
         let written = if log.in_place() {
             log.append(&Record::of(op, change, snapshot).line())
                 .and_then(|()| log.sync())
@@ -403,7 +453,50 @@ impl Overlay {
     }
 }
 
+/// A change as a fleet shares it (`crate::fleet`), written as an overlay
+/// log line is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shared {
+    Set(Change),
+    /// Lifts the change in force for the target.
+    Undo(Change),
+}
+
+impl Shared {
+    pub fn to_json(&self) -> String {
+        let record = match self {
+            Shared::Set(change) => Record::of(Op::Set, change, None),
+            Shared::Undo(change) => Record::of(Op::Undo, change, None),
+        };
+        serde_json::to_string(&record).expect("a record serialises")
+    }
+
+    pub fn parse(text: &str) -> Result<Shared, String> {
+        let record: Record = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let change = record.to_change()?;
+        match record.op {
+            Op::Set => Ok(Shared::Set(change)),
+            Op::Undo => Ok(Shared::Undo(change)),
+            Op::Retire => {
+                Err("a retirement is never shared: each replica retires for itself".into())
+            }
+        }
+    }
+}
+
 impl Changes {
+    /// Applies one shared change, as each replica does in the shared order.
+    pub fn apply(&mut self, shared: &Shared) {
+        match shared {
+            Shared::Set(change) => {
+                self.by_key.insert(change.target.key(), change.clone());
+            }
+            Shared::Undo(change) => {
+                self.by_key.remove(&change.target.key());
+            }
+        }
+    }
+
     /// The log of exactly these changes: one `set` line each.
     fn as_log(&self) -> Vec<u8> {
         let mut text = Vec::new();

@@ -19,6 +19,11 @@
 //! item, so a line written twice never counts twice. When the log holds more
 //! than twice as many lines as there are counted items (and at least
 //! `compact_min_lines`), it is rewritten with one line per item.
+//!
+//! In a fleet ([`Scans::share`], `serve --redis`), the counts here are this
+//! replica's own; `crate::fleet` sends them to Redis, as totals again, and
+//! learns what the other replicas counted. An answer shows both: the fleet's
+//! total as this replica last heard it, plus what it counted since.
 
 use std::io;
 use std::path::Path;
@@ -32,6 +37,7 @@ use super::journal::Journal;
 use super::repeats::Repeats;
 use super::{KeyHasher, KeyKind, key};
 use crate::code::Gtin;
+use crate::date::unix_ms;
 
 /// Shards of the count map. Many, so that a flush or a compaction, which
 /// holds one shard at a time, holds few entries: on a server whose flusher
@@ -49,9 +55,14 @@ pub struct Seen {
 }
 
 struct Count {
+    /// This replica's scans of the item.
     count: u64,
     /// The count the log holds.
     logged: u64,
+    /// In a fleet: the count last sent to Redis, and what the other
+    /// replicas had counted then.
+    pushed: u64,
+    others: u64,
     first_at: i64,
     gtin: Gtin,
     serial: Box<str>,
@@ -95,7 +106,25 @@ pub struct Scans {
     compact_min_lines: u64,
     /// Which client scanned which item lately: repeats count once.
     repeats: Repeats,
+    /// In a fleet: keys of the items whose count is ahead of what Redis
+    /// was sent, each once (as `dirty` is to the log); `None` outside one.
+    unpushed: Mutex<Option<Vec<u128>>>,
+    /// Items taken to be sent whose answer has not come back.
+    in_flight: AtomicU64,
     pub stats: ScanStats,
+}
+
+/// An item's count as sent to the fleet's shared counts.
+#[derive(Debug)]
+pub struct Unpushed {
+    key: u128,
+    pub gtin: Gtin,
+    pub serial: Box<str>,
+    /// This replica's count, and its first scan.
+    pub count: u64,
+    pub first_at: i64,
+    /// What Redis was last sent: put back if this push fails.
+    before: u64,
 }
 
 impl Scans {
@@ -116,6 +145,8 @@ impl Scans {
             })),
             compact_min_lines,
             repeats: Repeats::new(0),
+            unpushed: Mutex::new(None),
+            in_flight: AtomicU64::new(0),
             stats,
         }
     }
@@ -156,6 +187,8 @@ impl Scans {
                 Count {
                     count,
                     logged: count,
+                    pushed: 0,
+                    others: 0,
                     first_at,
                     gtin,
                     serial: serial.into(),
@@ -190,6 +223,8 @@ impl Scans {
         let mut entry = self.counts.entry(key).or_insert_with(|| Count {
             count: 0,
             logged: 0,
+            pushed: 0,
+            others: 0,
             first_at: now,
             gtin,
             serial: serial.into(),
@@ -203,12 +238,19 @@ impl Scans {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(key);
         }
+        if entry.count == entry.pushed
+            && let Some(unpushed) = self
+                .unpushed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+        {
+            // The same for the fleet's counts, when there is a fleet.
+            unpushed.push(key);
+        }
         entry.count += 1;
         self.stats.scans.fetch_add(1, Ordering::Relaxed);
-        Seen {
-            count: entry.count,
-            first_at: entry.first_at,
-        }
+        entry.seen()
     }
 
     /// The item's count without counting a scan.
@@ -217,10 +259,102 @@ impl Scans {
     }
 
     fn get_key(&self, key: u128) -> Option<Seen> {
-        self.counts.get(&key).map(|c| Seen {
-            count: c.count,
-            first_at: c.first_at,
-        })
+        self.counts.get(&key).map(|c| c.seen())
+    }
+
+    /// Shares the counts with a fleet from now on: every counted item is to
+    /// be sent (see [`Scans::take_unpushed`]).
+    pub fn share(&self) {
+        {
+            let mut unpushed = self.unpushed.lock().unwrap_or_else(|p| p.into_inner());
+            if unpushed.is_some() {
+                return;
+            }
+            // From here scans list the items they count (twice at worst:
+            // `take_unpushed` skips what was sent).
+            *unpushed = Some(Vec::new());
+        }
+        // Keys are gathered first: a scan takes its shard and then the list.
+        let keys: Vec<u128> = self.counts.iter().map(|c| *c.key()).collect();
+        if let Some(unpushed) = self
+            .unpushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            unpushed.extend(keys);
+        }
+    }
+
+    /// Items whose count is ahead of what the fleet has taken (being sent
+    /// included).
+    pub fn unpushed(&self) -> usize {
+        let unpushed = self.unpushed.lock().unwrap_or_else(|p| p.into_inner());
+        unpushed.as_ref().map_or(0, Vec::len) + self.in_flight.load(Ordering::Relaxed) as usize
+    }
+
+    /// Takes up to `max` items whose count is ahead of what the fleet was
+    /// sent, as sent from now on: give each back to [`Scans::pushed`] with
+    /// what the fleet answered, or to [`Scans::push_failed`].
+    pub fn take_unpushed(&self, max: usize) -> Vec<Unpushed> {
+        let keys: Vec<u128> = {
+            let mut unpushed = self.unpushed.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(unpushed) = unpushed.as_mut() else {
+                return Vec::new();
+            };
+            let from = unpushed.len().saturating_sub(max);
+            unpushed.split_off(from)
+        };
+        let mut taken = Vec::with_capacity(keys.len());
+        for key in keys {
+            // A failed push puts a key back that a scan may have pushed again.
+            if let Some(mut c) = self.counts.get_mut(&key).filter(|c| c.count != c.pushed) {
+                taken.push(Unpushed {
+                    key,
+                    gtin: c.gtin,
+                    serial: c.serial.clone(),
+                    count: c.count,
+                    first_at: c.first_at,
+                    before: c.pushed,
+                });
+                // From here a scan of this item pushes its key again.
+                c.pushed = c.count;
+            }
+        }
+        self.in_flight
+            .fetch_add(taken.len() as u64, Ordering::Relaxed);
+        taken
+    }
+
+    /// Records the fleet's answer for an item sent: its total over every
+    /// replica (this one's count as sent included) and its first scan.
+    pub fn pushed(&self, sent: &Unpushed, total: u64, first_at: i64) {
+        if let Some(mut c) = self.counts.get_mut(&sent.key) {
+            c.others = total.saturating_sub(sent.count);
+            c.first_at = c.first_at.min(first_at);
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Puts back items whose push failed: they are sent again next time.
+    pub fn push_failed(&self, sent: Vec<Unpushed>) {
+        let mut keys = Vec::with_capacity(sent.len());
+        self.in_flight
+            .fetch_sub(sent.len() as u64, Ordering::Relaxed);
+        for item in sent {
+            if let Some(mut c) = self.counts.get_mut(&item.key) {
+                c.pushed = item.before;
+                keys.push(item.key);
+            }
+        }
+        if let Some(unpushed) = self
+            .unpushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            unpushed.extend(keys);
+        }
     }
 
     /// Items with a count.
@@ -376,10 +510,15 @@ impl Scans {
     }
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+impl Count {
+    /// What an answer shows: the fleet's count as last heard, with this
+    /// replica's scans since.
+    fn seen(&self) -> Seen {
+        Seen {
+            count: self.others + self.count,
+            first_at: self.first_at,
+        }
+    }
 }
 
 /// The scan log and the flush's text buffer, under one lock.
