@@ -99,6 +99,17 @@ impl Redis {
         wait_for("redis-server to answer", || self.connect().is_some());
     }
 
+    /// Kills the server and removes its files: it comes back empty.
+    fn wipe(&mut self) {
+        self.kill();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            }
+        }
+    }
+
     /// Kills the server, as a crash would.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -316,6 +327,38 @@ fn redis_lost_and_back_loses_no_count_and_no_change() {
     wait_for("lag back under a few seconds", || {
         (0.0..3.0).contains(&metric(&b, "tracescan_fleet_changes_lag_seconds"))
     });
+}
+
+#[test]
+fn a_redis_that_comes_back_empty_is_given_the_changes_and_counts_again() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b) = (replica(&redis, None), replica(&redis, None));
+    let body = format!(r#"{{"gtin":"{GTIN}","lot":"{LOT}","status":"recalled"}}"#);
+    assert_eq!(set(&a, &body).status, 200);
+    count(&a);
+    count(&b);
+    count(&b);
+    wait_sent(&a);
+    wait_sent(&b);
+
+    redis.wipe();
+    redis.restart();
+    let field = "01/08930002000017/21/S001001";
+    wait_for("the counts sent again", || {
+        let total: Option<u64> = redis.query(redis::cmd("HGET").arg("tracescan:scans").arg(field));
+        total == Some(3)
+    });
+    wait_for("the stream seeded again", || {
+        redis.query::<u64>(redis::cmd("XLEN").arg("tracescan:changes")) >= 1
+    });
+    // A replica that joins now sees both.
+    let c = replica(&redis, None);
+    assert!(recalled(&c));
+    assert_eq!(count(&c), 1);
+    wait_sent(&c);
+    assert_eq!(count(&c), 5);
 }
 
 #[test]

@@ -8,6 +8,10 @@
 //! not reach Redis sends everything it counted meanwhile when it is back.
 //! The script answers with the fleet's total and first scan, which the
 //! replica shows from then on.
+//!
+//! A Redis that comes back empty (run without persistence, or its files
+//! lost) is told apart by its epoch, a random key the first replica sets: a
+//! replica that finds another epoch sends every count it has again.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -54,10 +58,21 @@ pub fn push_every(fleet: &Fleet, scans: &Scans, interval: Duration) {
             if con.is_none() {
                 con = Some(fleet.connect(fleet.timeout)?);
             }
-            push(fleet, con.as_mut().expect("connected above"), scans)
+            let con = con.as_mut().expect("connected above");
+            // Asked every round, even with nothing to send: a Redis that
+            // came back empty is refilled at once.
+            if fleet.lost_data(con)? {
+                tracing::warn!(
+                    "Redis {} no longer holds what this replica sent (it restarted empty): sending every scan count again",
+                    fleet.url
+                );
+                scans.resend_all();
+            }
+            push(fleet, con, scans)
         })();
         match result {
             Ok(_) => {
+                fleet.stats.up.store(true, Ordering::Relaxed);
                 if failures > 0 {
                     tracing::info!("Redis {} is back: scan counts sent", fleet.url);
                 }

@@ -6,6 +6,7 @@
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
+//! | `PREFIX:epoch` | string | a random value the first replica sets: a Redis that lost its data has another |
 //! | `PREFIX:changes` | stream | every status change set or undone, in order: field `change`, an overlay log line |
 //! | `PREFIX:scans` | hash | `01/GTIN/21/SERIAL` → the fleet's count |
 //! | `PREFIX:scans:first` | hash | `01/GTIN/21/SERIAL` → the first scan, Unix seconds |
@@ -91,6 +92,8 @@ pub struct Fleet {
     replica: String,
     /// The admin API's connection, made when first needed.
     admin: Mutex<Option<Connection>>,
+    /// The epoch of the Redis this replica last sent counts to.
+    epoch: Mutex<Option<String>>,
     started_ms: u64,
     /// Set at a stop: the threads end.
     closed: AtomicBool,
@@ -98,6 +101,7 @@ pub struct Fleet {
 }
 
 struct Keys {
+    epoch: String,
     changes: String,
     scans: String,
     first: String,
@@ -130,9 +134,11 @@ impl Fleet {
                 scans: format!("{prefix}:scans"),
                 first: format!("{prefix}:scans:first"),
                 mine: format!("{prefix}:scans:replica:{replica}"),
+                epoch: format!("{prefix}:epoch"),
             },
             replica,
             admin: Mutex::new(None),
+            epoch: Mutex::new(None),
             started_ms: unix_ms(),
             closed: AtomicBool::new(false),
             stats,
@@ -215,6 +221,25 @@ impl Fleet {
 
     fn closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Whether Redis lost what this replica sent it before: its epoch (set
+    /// by the first replica to ask) is not the one this replica last saw.
+    fn lost_data(&self, con: &mut Connection) -> redis::RedisResult<bool> {
+        let fresh = format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(self.replica.as_bytes()) ^ unix_ms()
+        );
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&self.keys.epoch)
+            .arg(fresh)
+            .arg("NX")
+            .query(con)?;
+        let epoch: String = redis::cmd("GET").arg(&self.keys.epoch).query(con)?;
+        let mut known = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        let lost = known.as_ref().is_some_and(|k| *k != epoch);
+        *known = Some(epoch);
+        Ok(lost)
     }
 
     /// A connection whose reads wait at most `read`.

@@ -364,7 +364,7 @@ impl Overlay {
             }
         }
         for change in current.iter() {
-            if wanted.by_key.get(&change.target.key()).is_none() {
+            if !wanted.by_key.contains_key(&change.target.key()) {
                 self.undo(&change.target)?;
                 made += 1;
             }

@@ -286,6 +286,24 @@ impl Scans {
         }
     }
 
+    /// Marks every counted item as unsent: the fleet's store lost what it
+    /// was sent (sending a count again never counts it twice).
+    pub fn resend_all(&self) {
+        let mut keys = Vec::with_capacity(self.counts.len());
+        for mut c in self.counts.iter_mut() {
+            c.pushed = 0;
+            keys.push(*c.key());
+        }
+        if let Some(unpushed) = self
+            .unpushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            unpushed.extend(keys);
+        }
+    }
+
     /// Items whose count is ahead of what the fleet has taken (being sent
     /// included).
     pub fn unpushed(&self) -> usize {
