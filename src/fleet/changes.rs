@@ -3,11 +3,14 @@
 //! The stream is the fleet's order of changes: a replica reads it whole when
 //! it connects (at start, and after every loss of Redis, so that nothing set
 //! meanwhile is missed), then waits on it for what comes next, and brings its
-//! own overlay to what the stream says ([`Overlay::sync_to`]). A change set
-//! here is added to the stream first and applied here at once; reading it
-//! back changes nothing. Retirement stays each replica's own: a replica whose
-//! index carries a change retires it, one still serving an older index keeps
-//! it in force.
+//! own overlay to what the stream says
+//! ([`crate::live::overlay::Overlay::sync_to`]). In a fleet, changes set
+//! anywhere reach a replica's overlay only this way, so every replica applies
+//! them in the same order: a change set through the admin API is added to the
+//! stream, and its answer waits until this thread has applied it here
+//! ([`super::Fleet::wait_applied`]). Retirement stays each replica's own: a
+//! replica whose index carries a change retires it, one still serving an
+//! older index keeps it in force.
 //!
 //! When the stream does not exist yet, the first replica to connect seeds it
 //! with the changes in force in its own log: turning `--redis` on for a
@@ -66,14 +69,17 @@ fn follow_once(fleet: &Fleet, service: &Service, failures: &mut u32) -> redis::R
         );
     }
     *failures = 0;
+    let mut last = last.unwrap_or_else(|| "0-0".to_owned());
     let mut in_step = apply(service, &wanted);
+    if in_step {
+        fleet.applied_up_to(&last);
+    }
     fleet.stats.synced.store(in_step, Ordering::Relaxed);
     fleet.stats.up.store(true, Ordering::Relaxed);
     fleet
         .stats
         .changes_read_ms
         .store(unix_ms(), Ordering::Relaxed);
-    let mut last = last.unwrap_or_else(|| "0-0".to_owned());
     while !fleet.closed() {
         let read: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
             .arg("COUNT")
@@ -93,6 +99,9 @@ fn follow_once(fleet: &Fleet, service: &Service, failures: &mut u32) -> redis::R
         // A change the local log refused is tried again with the next read.
         if news || !in_step {
             in_step = apply(service, &wanted);
+            if in_step {
+                fleet.applied_up_to(&last);
+            }
             fleet.stats.synced.fetch_or(in_step, Ordering::Relaxed);
         }
         fleet.stats.up.store(true, Ordering::Relaxed);

@@ -94,6 +94,9 @@ pub struct Fleet {
     admin: Mutex<Option<Connection>>,
     /// The epoch of the Redis this replica last sent counts to.
     epoch: Mutex<Option<String>>,
+    /// The last entry of the change stream in force here, as
+    /// (milliseconds, sequence).
+    applied: Mutex<(u64, u64)>,
     started_ms: u64,
     /// Set at a stop: the threads end.
     closed: AtomicBool,
@@ -139,6 +142,7 @@ impl Fleet {
             replica,
             admin: Mutex::new(None),
             epoch: Mutex::new(None),
+            applied: Mutex::new((0, 0)),
             started_ms: unix_ms(),
             closed: AtomicBool::new(false),
             stats,
@@ -182,8 +186,8 @@ impl Fleet {
     }
 
     /// Adds a change to the shared stream: once this returns, every
-    /// replica will apply it. The caller then applies it here.
-    pub fn publish(&self, shared: &Shared) -> Result<(), FleetError> {
+    /// replica, this one included, will apply it. Returns its entry's id.
+    pub fn publish(&self, shared: &Shared) -> Result<String, FleetError> {
         let mut admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
         let result = (|| {
             if admin.is_none() {
@@ -198,9 +202,9 @@ impl Fleet {
                 .query::<String>(con)
         })();
         match result {
-            Ok(_) => {
+            Ok(id) => {
                 self.stats.up.store(true, Ordering::Relaxed);
-                Ok(())
+                Ok(id)
             }
             Err(e) => {
                 // The next change connects anew (Redis may have restarted).
@@ -208,6 +212,32 @@ impl Fleet {
                 self.failed(2);
                 Err(e.into())
             }
+        }
+    }
+
+    /// Waits until the changes in force here include the stream's entry
+    /// `id`, at most `within`; whether they do.
+    pub fn wait_applied(&self, id: &str, within: Duration) -> bool {
+        let Some(id) = stream_id(id) else {
+            return false;
+        };
+        let until = std::time::Instant::now() + within;
+        loop {
+            if *self.applied.lock().unwrap_or_else(|p| p.into_inner()) >= id {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Records that the changes in force here include the entry `id`.
+    fn applied_up_to(&self, id: &str) {
+        if let Some(id) = stream_id(id) {
+            let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+            *applied = (*applied).max(id);
         }
     }
 
@@ -304,6 +334,13 @@ fn replica_id(state_dir: Option<&Path>) -> Result<String, FleetError> {
         }
         Err(e) => Err(err(e)),
     }
+}
+
+/// A stream entry's id, `MILLISECONDS-SEQUENCE`, as a pair that orders as
+/// the stream does.
+fn stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 fn valid_id(id: &str) -> bool {

@@ -170,24 +170,17 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
     let asked: Asked = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("the body is not a change: {e}")))?;
     let target = target(app, &asked, op)?;
-    let overlay = &app.service.overlay;
-    let (outcome, change) = match op {
+    let (outcome, shared) = match op {
         ChangeOp::Undo => {
-            let change = overlay
+            let change = app
+                .service
+                .overlay
                 .load()
                 .iter()
                 .find(|c| c.target == target)
                 .cloned()
                 .ok_or_else(|| OverlayError::NoChange(target.describe()))?;
-            share(app, Shared::Undo(change.clone()))?;
-            match overlay.undo(&target) {
-                // The fleet's copy of the undo was applied here first.
-                Err(OverlayError::NoChange(_)) if app.service.fleet.get().is_some() => {}
-                undone => {
-                    undone?;
-                }
-            }
-            ("undone", change)
+            ("undone", Shared::Undo(change))
         }
         ChangeOp::Set => {
             let status = asked.status.ok_or_else(|| {
@@ -202,11 +195,11 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
                 at: unix_now(),
             };
             Overlay::check(&change)?;
-            share(app, Shared::Set(change.clone()))?;
-            overlay.set(change.clone())?;
-            ("set", change)
+            ("set", Shared::Set(change))
         }
     };
+    put_in_force(app, &shared)?;
+    let change = shared.change();
     let notice = change.notice.as_deref().map(|n| format!(" ({n})"));
     tracing::info!(
         "overlay: {outcome} {} {}{}",
@@ -218,22 +211,46 @@ fn change_now(app: &App, body: &[u8], op: ChangeOp) -> Result<Response<Full<Byte
     Ok(json(StatusCode::OK, body.to_string()))
 }
 
-/// In a fleet, adds the change to the fleet's shared changes first: a
-/// change Redis cannot take is in force nowhere, not here alone.
-fn share(app: &App, shared: Shared) -> Result<(), Error> {
+/// How long a change set in a fleet may take to come back from Redis and be
+/// applied here before the answer says it has not.
+const FLEET_APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Puts a change in force here; in a fleet, adds it to the fleet's shared
+/// changes, which every replica applies in the same order (this one too:
+/// the answer waits until it has), so that a change Redis cannot take is in
+/// force nowhere rather than here alone.
+fn put_in_force(app: &App, shared: &Shared) -> Result<(), Error> {
+    let overlay = &app.service.overlay;
     let Some(fleet) = app.service.fleet.get() else {
-        return Ok(());
+        return match shared {
+            Shared::Set(change) => overlay.set(change.clone()),
+            Shared::Undo(change) => overlay.undo(&change.target).map(drop),
+        }
+        .map_err(Error::from);
     };
-    if !app.service.overlay.is_durable() {
+    if !overlay.is_durable() {
         return Err(OverlayError::NotDurable.into());
     }
-    fleet.publish(&shared).map_err(|e| {
+    let id = fleet.publish(shared).map_err(|e| {
         tracing::error!("overlay: the fleet's Redis did not take the change: {e}");
         Error::new(
             Kind::FleetUnavailable,
             format!("the fleet's Redis did not take the change, so it is in force nowhere: {e}; try again"),
         )
-    })
+    })?;
+    if !fleet.wait_applied(&id, FLEET_APPLY_WAIT) {
+        tracing::error!(
+            "overlay: the fleet's change {id} was not applied here within {FLEET_APPLY_WAIT:?}"
+        );
+        return Err(Error::new(
+            Kind::FleetUnavailable,
+            format!(
+                "Redis took the change (entry {id}), but this replica did not apply it within {} s; each replica applies it as it reads it (this one's log says why it has not)",
+                FLEET_APPLY_WAIT.as_secs()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(detail: impl Into<String>) -> Error {

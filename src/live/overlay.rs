@@ -463,6 +463,13 @@ pub enum Shared {
 }
 
 impl Shared {
+    /// The change set, or the one lifted.
+    pub fn change(self) -> Change {
+        match self {
+            Shared::Set(change) | Shared::Undo(change) => change,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         let record = match self {
             Shared::Set(change) => Record::of(Op::Set, change, None),
