@@ -70,16 +70,8 @@ fn follow_once(fleet: &Fleet, service: &Service, failures: &mut u32) -> redis::R
     }
     *failures = 0;
     let mut last = last.unwrap_or_else(|| "0-0".to_owned());
-    let mut in_step = apply(service, &wanted);
-    if in_step {
-        fleet.applied_up_to(&last);
-    }
-    fleet.stats.synced.store(in_step, Ordering::Relaxed);
-    fleet.stats.up.store(true, Ordering::Relaxed);
-    fleet
-        .stats
-        .changes_read_ms
-        .store(unix_ms(), Ordering::Relaxed);
+    let mut in_step = apply(fleet, service, &wanted, &last);
+    read_up_to_end(fleet);
     while !fleet.closed() {
         let read: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
             .arg("COUNT")
@@ -98,17 +90,9 @@ fn follow_once(fleet: &Fleet, service: &Service, failures: &mut u32) -> redis::R
         take(fleet, &mut wanted, entries);
         // A change the local log refused is tried again with the next read.
         if news || !in_step {
-            in_step = apply(service, &wanted);
-            if in_step {
-                fleet.applied_up_to(&last);
-            }
-            fleet.stats.synced.fetch_or(in_step, Ordering::Relaxed);
+            in_step = apply(fleet, service, &wanted, &last);
         }
-        fleet.stats.up.store(true, Ordering::Relaxed);
-        fleet
-            .stats
-            .changes_read_ms
-            .store(unix_ms(), Ordering::Relaxed);
+        read_up_to_end(fleet);
     }
     Ok(())
 }
@@ -200,14 +184,18 @@ fn seed(
     Ok(last)
 }
 
-/// Brings the overlay here to `wanted`; whether it now is.
-fn apply(service: &Service, wanted: &Changes) -> bool {
+/// Brings the overlay here to `wanted`, the stream up to entry `last`;
+/// whether it now is.
+fn apply(fleet: &Fleet, service: &Service, wanted: &Changes, last: &str) -> bool {
     let current = service.current();
     let index = current.as_ref().map(|generation| &generation.index);
     match service.overlay.sync_to(wanted, index) {
-        Ok(0) => true,
         Ok(made) => {
-            tracing::info!("overlay: {made} change(s) taken from the fleet");
+            if made > 0 {
+                tracing::info!("overlay: {made} change(s) taken from the fleet");
+            }
+            fleet.applied_up_to(last);
+            fleet.stats.synced.store(true, Ordering::Relaxed);
             true
         }
         Err(e) => {
@@ -215,4 +203,13 @@ fn apply(service: &Service, wanted: &Changes) -> bool {
             false
         }
     }
+}
+
+/// The stream was just read to its end.
+fn read_up_to_end(fleet: &Fleet) {
+    fleet.stats.up.store(true, Ordering::Relaxed);
+    fleet
+        .stats
+        .changes_read_ms
+        .store(unix_ms(), Ordering::Relaxed);
 }

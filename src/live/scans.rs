@@ -238,15 +238,9 @@ impl Scans {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(key);
         }
-        if entry.count == entry.pushed
-            && let Some(unpushed) = self
-                .unpushed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_mut()
-        {
-            // The same for the fleet's counts, when there is a fleet.
-            unpushed.push(key);
+        if entry.count == entry.pushed {
+            // The same for the fleet's counts (a no-op outside a fleet).
+            self.list_unpushed([key]);
         }
         entry.count += 1;
         self.stats.scans.fetch_add(1, Ordering::Relaxed);
@@ -276,6 +270,12 @@ impl Scans {
         }
         // Keys are gathered first: a scan takes its shard and then the list.
         let keys: Vec<u128> = self.counts.iter().map(|c| *c.key()).collect();
+        self.list_unpushed(keys);
+    }
+
+    /// Lists `keys` as ahead of what the fleet was sent; outside a fleet,
+    /// nothing.
+    fn list_unpushed(&self, keys: impl IntoIterator<Item = u128>) {
         if let Some(unpushed) = self
             .unpushed
             .lock()
@@ -294,14 +294,7 @@ impl Scans {
             c.pushed = 0;
             keys.push(*c.key());
         }
-        if let Some(unpushed) = self
-            .unpushed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            unpushed.extend(keys);
-        }
+        self.list_unpushed(keys);
     }
 
     /// Items whose count is ahead of what the fleet has taken (being sent
@@ -365,14 +358,7 @@ impl Scans {
                 keys.push(item.key);
             }
         }
-        if let Some(unpushed) = self
-            .unpushed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            unpushed.extend(keys);
-        }
+        self.list_unpushed(keys);
     }
 
     /// Items with a count.
