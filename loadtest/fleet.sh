@@ -73,7 +73,7 @@ recalled() { get "http://127.0.0.1:$1/v1/scan?code=%2801%2908930002000017%2810%2
 "$moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pid[moto]=$!
 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" \
-  --appendonly yes --appendfsync everysec --save '' >"$work/redis.log" 2>&1 &
+  --appendonly yes --appendfsync always --save '' >"$work/redis.log" 2>&1 &
 pid[redis]=$!
 wait_until 30 curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$moto_port/"
 curl -s -X PUT "http://127.0.0.1:$moto_port/tracescan" >/dev/null
