@@ -54,9 +54,35 @@ impl Date {
     }
 }
 
+impl Date {
+    /// Appends `YYYY-MM-DD`, without `core::fmt` (answers write dates).
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        push_padded(out, self.year.max(0) as u64, 4);
+        out.push(b'-');
+        push_padded(out, u64::from(self.month), 2);
+        out.push(b'-');
+        push_padded(out, u64::from(self.day), 2);
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut rest = n;
+    let mut len = 0;
+    while rest > 0 || len < width {
+        digits[19 - len] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        len += 1;
+    }
+    out.extend_from_slice(&digits[20 - len..]);
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        let mut text = Vec::with_capacity(10);
+        self.write_to(&mut text);
+        f.write_str(std::str::from_utf8(&text).expect("ASCII digits"))
     }
 }
 
@@ -103,13 +129,23 @@ pub fn civil(unix: i64) -> (Date, u32) {
 
 /// A Unix time as RFC 3339 in UTC, e.g. `2026-11-22T02:21:19Z`.
 pub fn rfc3339_utc(unix: i64) -> String {
+    let mut text = Vec::with_capacity(20);
+    write_rfc3339_utc(&mut text, unix);
+    String::from_utf8(text).expect("ASCII digits")
+}
+
+/// Appends what [`rfc3339_utc`] returns, without `core::fmt` (an item
+/// answer writes its first scan).
+pub fn write_rfc3339_utc(out: &mut Vec<u8>, unix: i64) {
     let (date, secs) = civil(unix);
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    date.write_to(out);
+    out.push(b'T');
+    push_padded(out, (secs / 3600) as u64, 2);
+    out.push(b':');
+    push_padded(out, (secs / 60 % 60) as u64, 2);
+    out.push(b':');
+    push_padded(out, (secs % 60) as u64, 2);
+    out.push(b'Z');
 }
 
 /// Reads back what [`rfc3339_utc`] writes (`YYYY-MM-DDTHH:MM:SSZ`) as a Unix
@@ -263,5 +299,22 @@ mod tests {
         assert_eq!(dmy_hm(west, 7 * 3600), "02/02/2026 08:00");
         assert_eq!(parse_rfc3339("2026-02-02 08:13"), None);
         assert_eq!(parse_rfc3339("2026-02-30T08:13:00Z"), None);
+    }
+
+    #[test]
+    fn dates_and_times_are_written_zero_padded_and_read_back() {
+        for t in [0, 59, 86_399, 951_782_400, 1_796_102_469, 253_402_300_799] {
+            let text = rfc3339_utc(t);
+            assert_eq!(text.len(), 20, "{text}");
+            assert_eq!(parse_rfc3339_utc(&text), Some(t), "{text}");
+        }
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(253_402_300_799), "9999-12-31T23:59:59Z");
+        let date = Date {
+            year: 812,
+            month: 3,
+            day: 7,
+        };
+        assert_eq!(date.to_string(), "0812-03-07");
     }
 }

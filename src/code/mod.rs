@@ -170,11 +170,23 @@ impl Gtin {
         }
         (gs1_check_digit(&digits[..13]) == digits[13] - b'0').then_some(Gtin(n))
     }
+
+    /// The 14 digits, without `core::fmt` (an answer writes one or two).
+    pub fn digits(self) -> [u8; 14] {
+        let mut digits = [b'0'; 14];
+        let mut rest = self.0;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        digits
+    }
 }
 
 impl fmt::Display for Gtin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:014}", self.0)
+        let digits = self.digits();
+        f.write_str(std::str::from_utf8(&digits).expect("ASCII digits"))
     }
 }
 

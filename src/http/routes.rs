@@ -515,8 +515,13 @@ pub(super) fn lookup_response(
     generation: u64,
 ) -> Response<Full<Bytes>> {
     let etag = (!answer.item).then(|| {
-        let tag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&answer.body));
-        HeaderValue::from_str(&tag).expect("hex digits in quotes are a valid header value")
+        // `"` 16 hex digits `"`, written without `core::fmt`.
+        let hash = xxhash_rust::xxh3::xxh3_64(&answer.body);
+        let mut tag = [b'"'; 18];
+        for (i, d) in tag[1..17].iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(hash >> (60 - 4 * i)) as usize & 15];
+        }
+        HeaderValue::from_bytes(&tag).expect("hex digits in quotes are a valid header value")
     });
     let unchanged = etag.as_ref().is_some_and(|tag| {
         parts

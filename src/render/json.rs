@@ -5,10 +5,8 @@
 //! build time; only the small parts (parsed code, item, warnings) are written
 //! per request. Text is written as UTF-8, never `\u`-escaped.
 
-use std::io::Write;
-
 use crate::code::{Form, Scan};
-use crate::date::{Date, rfc3339_utc};
+use crate::date::{Date, write_rfc3339_utc};
 use crate::lookup::Found;
 use crate::snapshot::record::Status;
 
@@ -87,12 +85,11 @@ pub fn found(
                 json_str(out, lot.lot());
             }
             if let Some(seen) = found.seen {
-                let _ = write!(
-                    out,
-                    ",\"scans\":{{\"count\":{},\"first_at\":\"{}\"}}",
-                    seen.count,
-                    rfc3339_utc(seen.first_at)
-                );
+                out.extend_from_slice(b",\"scans\":{\"count\":");
+                out.extend_from_slice(itoa::Buffer::new().format(seen.count).as_bytes());
+                out.extend_from_slice(b",\"first_at\":\"");
+                write_rfc3339_utc(out, seen.first_at);
+                out.extend_from_slice(b"\"}");
             }
             out.push(b'}');
         }
@@ -129,11 +126,18 @@ fn write_parsed(out: &mut Vec<u8>, parsed: &Scan, matched_stamp: Option<&str>, t
                 if !std::mem::take(&mut first) {
                     out.push(b',');
                 }
-                let _ = write!(out, "\"{name}\":");
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
                 json_str(out, value);
             };
             if let Some(g) = c.gtin() {
-                field(out, "gtin", &g.to_string());
+                let digits = g.digits();
+                field(
+                    out,
+                    "gtin",
+                    std::str::from_utf8(&digits).expect("ASCII digits"),
+                );
             }
             if let Some(lot) = c.lot() {
                 field(out, "lot", lot);
@@ -143,15 +147,17 @@ fn write_parsed(out: &mut Vec<u8>, parsed: &Scan, matched_stamp: Option<&str>, t
             }
             if let Some(e) = c.expiry() {
                 let (y, m, d) = e.resolve(today.year);
+                let mut date = Vec::with_capacity(10);
+                Date {
+                    year: y,
+                    month: m,
+                    day: d,
+                }
+                .write_to(&mut date);
                 field(
                     out,
                     "expiry",
-                    &Date {
-                        year: y,
-                        month: m,
-                        day: d,
-                    }
-                    .to_string(),
+                    std::str::from_utf8(&date).expect("ASCII digits"),
                 );
             }
             if c.form != Form::Gtin {
