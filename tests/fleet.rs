@@ -424,6 +424,14 @@ fn a_bad_redis_url_or_no_state_directory_is_refused_at_start() {
     assert!(e.contains("--redis needs a state directory"), "{e}");
     config.state_dir = Some(tempfile::tempdir().unwrap().path().to_path_buf());
     config.redis = Some("postgres://nope".into());
-    let e = serve::start(config).err().unwrap().to_string();
+    let e = serve::start(config.clone()).err().unwrap().to_string();
     assert!(e.starts_with("--redis postgres://nope:"), "{e}");
+    // A password never reaches an error or the log.
+    config.redis = Some("rediss://:hunter2-secret@127.0.0.1:1/notadb".into());
+    let e = serve::start(config).err().unwrap().to_string();
+    assert!(
+        e.starts_with("--redis rediss://:***@127.0.0.1:1/notadb: "),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
 }

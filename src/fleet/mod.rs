@@ -84,6 +84,7 @@ pub const ERROR_KINDS: [&str; 3] = ["changes", "counts", "publish"];
 /// The connection to the fleet's Redis.
 pub struct Fleet {
     client: Client,
+    /// The URL as logs show it: without its password.
     url: String,
     /// Every request to Redis gets this long.
     timeout: Duration,
@@ -123,14 +124,14 @@ impl Fleet {
         state_dir: Option<&Path>,
     ) -> Result<Fleet, FleetError> {
         let client = Client::open(url).map_err(|source| FleetError::Url {
-            url: url.to_owned(),
+            url: shown(url),
             source,
         })?;
         let replica = replica_id(state_dir)?;
         let stats = FleetStats::default();
         Ok(Fleet {
             client,
-            url: url.to_owned(),
+            url: shown(url),
             timeout,
             keys: Keys {
                 changes: format!("{prefix}:changes"),
@@ -147,11 +148,6 @@ impl Fleet {
             closed: AtomicBool::new(false),
             stats,
         })
-    }
-
-    /// This replica's name in the shared counts.
-    pub fn replica(&self) -> &str {
-        &self.replica
     }
 
     /// Starts the threads that follow the shared changes and push the scan
@@ -283,6 +279,19 @@ impl Fleet {
     fn failed(&self, kind: usize) {
         self.stats.up.store(false, Ordering::Relaxed);
         self.stats.errors[kind].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`: logs and errors
+/// name the Redis, never its secret.
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(an unreadable URL)".to_owned(),
     }
 }
 
