@@ -10,7 +10,7 @@ mod common;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Server, TOKEN, with_token};
 use tracescan::serve;
@@ -24,12 +24,8 @@ const ITEM: &str = "(01)08930002000017(10)L2611(21)S001001";
 /// The batch alone: a lookup of it counts no scan.
 const BATCH: &str = "(01)08930002000017(10)L2611";
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    common::wait_within(what, DEADLINE, done);
 }
 
 /// A `redis-server` of its own, persisting to a directory that outlives a
@@ -123,6 +119,15 @@ impl Redis {
             .ok()?
             .get_connection_with_timeout(Duration::from_secs(1))
             .ok()
+    }
+
+    /// ITEM's count in the hash `key` (the fleet's, or one replica's).
+    fn count(&self, key: &str) -> Option<u64> {
+        self.query(
+            redis::cmd("HGET")
+                .arg(key)
+                .arg("01/08930002000017/21/S001001"),
+        )
     }
 
     fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
@@ -241,9 +246,7 @@ fn scan_counts_are_summed_over_the_replicas() {
         count(&b);
     }
     wait_sent(&b);
-    let field = "01/08930002000017/21/S001001";
-    let total: u64 = redis.query(redis::cmd("HGET").arg("tracescan:scans").arg(field));
-    assert_eq!(total, 5);
+    assert_eq!(redis.count("tracescan:scans"), Some(5));
     // Each replica shows the fleet's count as it last heard it, with its
     // own scans since: what it sends is answered with the fleet's total.
     assert_eq!(
@@ -312,13 +315,9 @@ fn redis_lost_and_back_loses_no_count_and_no_change() {
 
     redis.restart();
     wait_sent(&a);
-    let total: u64 = redis.query(
-        redis::cmd("HGET")
-            .arg("tracescan:scans")
-            .arg("01/08930002000017/21/S001001"),
-    );
     assert_eq!(
-        total, 6,
+        redis.count("tracescan:scans"),
+        Some(6),
         "the two sent before and the four counted while Redis was away"
     );
     // Changes flow again, both ways.
@@ -345,10 +344,8 @@ fn a_redis_that_comes_back_empty_is_given_the_changes_and_counts_again() {
 
     redis.wipe();
     redis.restart();
-    let field = "01/08930002000017/21/S001001";
     wait_for("the counts sent again", || {
-        let total: Option<u64> = redis.query(redis::cmd("HGET").arg("tracescan:scans").arg(field));
-        total == Some(3)
+        redis.count("tracescan:scans") == Some(3)
     });
     wait_for("the stream seeded again", || {
         redis.query::<u64>(redis::cmd("XLEN").arg("tracescan:changes")) >= 1
@@ -395,18 +392,11 @@ fn an_empty_redis_is_seeded_with_the_changes_in_force_and_a_replica_keeps_its_sh
         std::fs::read_to_string(state.path().join("replica-id")).unwrap(),
         id
     );
-    let total: u64 = redis.query(
-        redis::cmd("HGET")
-            .arg("tracescan:scans")
-            .arg("01/08930002000017/21/S001001"),
+    assert_eq!(redis.count("tracescan:scans"), Some(4));
+    assert_eq!(
+        redis.count(&format!("tracescan:scans:replica:{id}")),
+        Some(2)
     );
-    assert_eq!(total, 4);
-    let mine: u64 = redis.query(
-        redis::cmd("HGET")
-            .arg(format!("tracescan:scans:replica:{id}"))
-            .arg("01/08930002000017/21/S001001"),
-    );
-    assert_eq!(mine, 2);
 }
 
 #[test]

@@ -33,12 +33,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const ITEM: &str = "(01)08930002000017(10)L2611(21)S001001";
 
 /// Waits until `done`, failing past [`DEADLINE`].
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    common::wait_within(what, DEADLINE, done);
 }
 
 /// Writes `bytes` to `path` whole, as a store shows an object: by rename.

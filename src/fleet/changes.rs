@@ -164,12 +164,7 @@ fn seed(
     let mut last = None;
     for change in local.iter() {
         let shared = Shared::Set(change.clone());
-        let id: String = redis::cmd("XADD")
-            .arg(&fleet.keys.changes)
-            .arg("*")
-            .arg("change")
-            .arg(shared.to_json())
-            .query(con)?;
+        let id = fleet.add_change(con, &shared)?;
         wanted.apply(&shared);
         last = Some(id);
     }

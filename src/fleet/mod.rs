@@ -189,13 +189,7 @@ impl Fleet {
             if admin.is_none() {
                 *admin = Some(self.connect(self.timeout)?);
             }
-            let con = admin.as_mut().expect("connected above");
-            redis::cmd("XADD")
-                .arg(&self.keys.changes)
-                .arg("*")
-                .arg("change")
-                .arg(shared.to_json())
-                .query::<String>(con)
+            self.add_change(admin.as_mut().expect("connected above"), shared)
         })();
         match result {
             Ok(id) => {
@@ -209,6 +203,16 @@ impl Fleet {
                 Err(e.into())
             }
         }
+    }
+
+    /// Appends `shared` to the change stream; returns its entry's id.
+    fn add_change(&self, con: &mut Connection, shared: &Shared) -> redis::RedisResult<String> {
+        redis::cmd("XADD")
+            .arg(&self.keys.changes)
+            .arg("*")
+            .arg("change")
+            .arg(shared.to_json())
+            .query(con)
     }
 
     /// Waits until the changes in force here include the stream's entry

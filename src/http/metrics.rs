@@ -150,12 +150,7 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
         ),
     ];
     let mut text = String::with_capacity(4096);
-    for (name, kind, help, value) in rows {
-        let _ = write!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        );
-    }
+    write_rows(&mut text, &rows);
     if service.follow.enabled.load(Ordering::Relaxed) {
         follow_rows(&mut text, &service.follow);
     }
@@ -206,20 +201,14 @@ fn follow_rows(text: &mut String, follow: &FollowStats) {
             load(&follow.pointer_published),
         ),
     ];
-    for (name, kind, help, value) in rows {
-        let _ = write!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        );
-    }
-    let name = "tracescan_follow_errors_total";
-    let _ = write!(
+    write_rows(text, &rows);
+    write_labelled(
         text,
-        "# HELP {name} Polls and downloads refused, by reason; each is retried later.\n# TYPE {name} counter\n"
+        "tracescan_follow_errors_total",
+        "Polls and downloads refused, by reason; each is retried later.",
+        "reason",
+        FOLLOW_ERROR_REASONS.iter().zip(&follow.errors),
     );
-    for (reason, count) in FOLLOW_ERROR_REASONS.iter().zip(&follow.errors) {
-        let _ = writeln!(text, "{name}{{reason=\"{reason}\"}} {}", load(count));
-    }
 }
 
 /// The fleet's shared state: whether Redis answers, how far behind this
@@ -282,18 +271,37 @@ fn fleet_rows(text: &mut String, fleet: &Fleet, unpushed: u64) {
             load(&stats.counts_pushed) as f64,
         ),
     ];
+    write_rows(text, &rows);
+    write_labelled(
+        text,
+        "tracescan_fleet_errors_total",
+        "Failed requests to the fleet's Redis, by what they were for; each is retried.",
+        "for",
+        ERROR_KINDS.iter().zip(&stats.errors),
+    );
+}
+
+/// Writes one metric per row: its help, its type and its value.
+fn write_rows<V: std::fmt::Display>(text: &mut String, rows: &[(&str, &str, &str, V)]) {
     for (name, kind, help, value) in rows {
         let _ = write!(
             text,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         );
     }
-    let name = "tracescan_fleet_errors_total";
-    let _ = write!(
-        text,
-        "# HELP {name} Failed requests to the fleet's Redis, by what they were for; each is retried.\n# TYPE {name} counter\n"
-    );
-    for (kind, count) in ERROR_KINDS.iter().zip(&stats.errors) {
-        let _ = writeln!(text, "{name}{{for=\"{kind}\"}} {}", load(count));
+}
+
+/// Writes a counter with one value per `label`.
+fn write_labelled<'a>(
+    text: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl Iterator<Item = (&'a &'a str, &'a AtomicU64)>,
+) {
+    let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} counter\n");
+    for (value, count) in values {
+        let count = count.load(Ordering::Relaxed);
+        let _ = writeln!(text, "{name}{{{label}=\"{value}\"}} {count}");
     }
 }

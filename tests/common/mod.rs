@@ -401,3 +401,15 @@ pub fn ready<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Pending => panic!("the route waited"),
     }
 }
+
+/// Waits until `done`, asking every 10 ms, failing past `within`.
+pub fn wait_within(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
