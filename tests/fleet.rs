@@ -235,6 +235,36 @@ fn a_change_set_on_one_replica_is_in_force_on_every_replica() {
 }
 
 #[test]
+fn a_stream_entry_no_replica_could_apply_is_skipped_and_later_changes_still_apply() {
+    let Some(redis) = Redis::start() else { return };
+    let a = replica(&redis, None);
+    // Written by something other than a replica: an overlong notice, and
+    // not a change at all.
+    let long = "x".repeat(3000);
+    let bad = format!(
+        r#"{{"op":"set","gtin":"{GTIN}","lot":"{LOT}","status":"recalled","notice":"{long}","at":"2026-12-01T00:00:00Z"}}"#
+    );
+    for (field, value) in [("change", bad.as_str()), ("other", "x")] {
+        let _: String = redis.query(
+            redis::cmd("XADD")
+                .arg("tracescan:changes")
+                .arg("*")
+                .arg(field)
+                .arg(value),
+        );
+    }
+    let body = format!(r#"{{"gtin":"{GTIN}","lot":"{LOT}","status":"withdrawn"}}"#);
+    assert_eq!(set(&a, &body).status, 200);
+    let answer = a.scan(BATCH);
+    assert!(
+        answer.warnings().iter().any(|w| w == "withdrawn"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(metric(&a, "tracescan_fleet_bad_changes_total"), 2.0);
+}
+
+#[test]
 fn scan_counts_are_summed_over_the_replicas() {
     let Some(redis) = Redis::start() else { return };
     let (a, b) = (replica(&redis, None), replica(&redis, None));

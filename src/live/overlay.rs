@@ -478,11 +478,17 @@ impl Shared {
         serde_json::to_string(&record).expect("a record serialises")
     }
 
+    /// A shared change read back; a change no replica could put in force
+    /// (a status its target cannot have, an overlong notice) is refused
+    /// here, so that every replica skips it alike instead of stalling on it.
     pub fn parse(text: &str) -> Result<Shared, String> {
         let record: Record = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let change = record.to_change()?;
         match record.op {
-            Op::Set => Ok(Shared::Set(change)),
+            Op::Set => {
+                Overlay::check(&change).map_err(|e| e.to_string())?;
+                Ok(Shared::Set(change))
+            }
             Op::Undo => Ok(Shared::Undo(change)),
             Op::Retire => {
                 Err("a retirement is never shared: each replica retires for itself".into())
