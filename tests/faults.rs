@@ -142,7 +142,7 @@ fn a_full_disk_keeps_scan_counts_until_there_is_room_again() {
 
 #[test]
 fn a_full_disk_while_writing_the_index_says_so_and_leaves_no_file() {
-    let Some(disk) = Tmpfs::mount("64k") else {
+    let Some(disk) = Tmpfs::mount("32k") else {
         return;
     };
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");

@@ -70,15 +70,15 @@ fn every_flipped_bit_is_caught() {
 fn another_version_says_to_rebuild() {
     let good = index_bytes(&data("sample"));
     let mut header = Header::decode(&good).unwrap();
-    header.version = 3;
+    header.version = 4;
     let mut bytes = aligned(&good);
     bytes[..HEADER_LEN].copy_from_slice(&header.encode());
     let err = Index::from_bytes(bytes).err().unwrap();
     assert_eq!(
         err,
         FormatError::Version {
-            expected: 2,
-            got: 3
+            expected: 3,
+            got: 4
         }
     );
     assert!(err.to_string().contains("rebuild the index"));
@@ -174,15 +174,16 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
     let p = good.payload();
     // Where a field lies in the file: its address less the file's.
     let at = |field: *const u8| field as usize - good.bytes().as_ptr() as usize;
-    let item_bytes_at = at(&p.items[0].bytes_at as *const _ as *const u8);
+    let item_bytes_at = at(&p.items[0].bytes_at_high);
+    let item_parent = at(&p.items[0].parent as *const _ as *const u8);
     let product_status = at(&p.products[0].status);
     let product_flags = at(&p.products[0].flags);
     let item_flags = at(&p.items[0].flags);
     let product_links_len = at(&p.products[0].links.len as *const _ as *const u8);
     let batch_expiry = at(&p.batches[0].expiry as *const _ as *const u8);
-    let json_at = HEADER_LEN
-        + good.header().payload_len as usize
-        + p.products[0].json.at.to_native() as usize;
+    let blob_at = HEADER_LEN + good.header().payload_len as usize;
+    let json_at = blob_at + p.products[0].json.at.to_native() as usize;
+    let coded_at = blob_at + p.batches[0].json.at.to_native() as usize;
     let probes = good.header().max_probe;
     assert!(
         probes.iter().any(|&n| n > 0),
@@ -191,9 +192,15 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
     type Forge = Box<dyn FnOnce(&mut [u8], &mut Header)>;
     let mut cases: Vec<(&str, Forge, &str)> = vec![
         (
-            "an item's offset that wraps around",
+            "an item's offset past its bytes",
+            Box::new(move |b, _| b[item_bytes_at] = 0xff),
+            "item 0 points outside the index",
+        ),
+        (
+            "an item without a lot whose product is not there",
             Box::new(move |b, _| {
-                b[item_bytes_at..item_bytes_at + 8].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+                b[item_flags] |= 4;
+                b[item_parent..item_parent + 4].copy_from_slice(&1000u32.to_le_bytes());
             }),
             "item 0 points outside the index",
         ),
@@ -238,6 +245,11 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
             "the JSON of product 0 is not a JSON object",
         ),
         (
+            "a coded batch naming a template the index has not",
+            Box::new(move |b, _| b[coded_at] = 0x7f),
+            "the JSON of batch 0 is not a JSON object",
+        ),
+        (
             "another hash seed",
             Box::new(|_, h| h.hash_seed ^= 1),
             "is not found by its key",
@@ -261,20 +273,22 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
     }
 }
 
-/// Found by the `index_open` fuzz target: an item whose serial offset is near
-/// `u64::MAX`, checksums recomputed. Its end overflowed in the reference check
-/// (a panic with overflow checks, a wrapped end that passed without them, and
-/// then a panic at the first lookup of the item's serial): it must be refused.
+/// Found by the `index_open` fuzz target (in version 2, with 64-bit
+/// offsets): an item whose serial offset lies far past the item bytes, near
+/// the end of the offset's range, checksums recomputed. Its end must not
+/// wrap in the reference check, and the item must be refused.
 #[test]
-fn an_item_offset_near_the_end_of_u64_is_refused() {
-    let good = fs::read(data("fixtures/sample-v2.tsidx")).unwrap();
+fn an_item_offset_near_the_end_of_its_range_is_refused() {
+    let good = fs::read(data("fixtures/sample-v3.tsidx")).unwrap();
     let verified = Verified::new(aligned(&good)).unwrap();
-    // The `bytes_at` of the committed file's eleventh item.
-    let field = &verified.payload().items[10].bytes_at as *const _ as usize;
-    let at = field - verified.bytes().as_ptr() as usize;
-    assert_eq!(good[at..at + 8], 190u64.to_le_bytes());
+    // The offset of the committed file's eleventh item.
+    let item = &verified.payload().items[10];
+    let low = &item.bytes_at as *const _ as usize - verified.bytes().as_ptr() as usize;
+    let high = &item.bytes_at_high as *const _ as usize - verified.bytes().as_ptr() as usize;
+    assert_eq!(good[low..low + 4], 190u32.to_le_bytes());
     let opened = forged(&good, |bytes, _| {
-        bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes())
+        bytes[low..low + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        bytes[high] = 0xff;
     });
     match opened.err() {
         Some(FormatError::Payload(detail)) => {
@@ -285,12 +299,12 @@ fn an_item_offset_near_the_end_of_u64_is_refused() {
 }
 
 /// The index of each format version is committed: this version's must keep
-/// opening and answering, links included, and the one before must be
-/// refused with the advice to rebuild.
+/// opening and answering, links and coded batches included, and the ones
+/// before must be refused with the advice to rebuild.
 #[test]
-fn a_committed_version_2_index_still_opens_and_answers() {
-    let index = Index::open(&data("fixtures/sample-v2.tsidx")).unwrap();
-    assert_eq!(index.header().version, 2);
+fn a_committed_version_3_index_still_opens_and_answers() {
+    let index = Index::open(&data("fixtures/sample-v3.tsidx")).unwrap();
+    assert_eq!(index.header().version, 3);
     assert_eq!(index.header().snapshot_id, "sample-2026-11-21");
     let p = index
         .product(Gtin::parse("8930002000017").unwrap())
@@ -298,6 +312,14 @@ fn a_committed_version_2_index_still_opens_and_answers() {
     assert!(p.json().contains("Nước mắm cốt cá cơm Cát Hải"));
     let item = index.item_by_stamp("VN-0001-1003").unwrap();
     assert_eq!(item.serial(), "S000001");
+    let (_, batch) = index.parents(&item);
+    // The coded batch decodes to its line as exported (the GTIN in 14 digits).
+    let batch: serde_json::Value = serde_json::from_str(&batch.unwrap().json()).unwrap();
+    let lines = fs::read_to_string(data("sample/batches.jsonl")).unwrap();
+    let mut exported: serde_json::Value =
+        serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    exported["gtin"] = "08930002000017".into();
+    assert_eq!(batch, exported);
     let tea = index
         .product(Gtin::parse("8930002000154").unwrap())
         .unwrap();
@@ -317,16 +339,19 @@ fn a_committed_version_2_index_still_opens_and_answers() {
 }
 
 #[test]
-fn a_committed_version_1_index_is_refused_with_the_advice_to_rebuild() {
-    let err = Index::open(&data("fixtures/sample-v1.tsidx"))
-        .err()
-        .unwrap();
-    let message = err.to_string();
-    assert!(
-        message.contains("index format version 1, this tracescan reads version 2")
-            && message.contains("rebuild the index"),
-        "{message}"
-    );
+fn committed_indexes_of_versions_1_and_2_are_refused_with_the_advice_to_rebuild() {
+    for version in [1, 2] {
+        let err = Index::open(&data(&format!("fixtures/sample-v{version}.tsidx")))
+            .err()
+            .unwrap();
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!(
+                "index format version {version}, this tracescan reads version 3"
+            )) && message.contains("rebuild the index"),
+            "{message}"
+        );
+    }
 }
 
 // ---- Oracle: random snapshots, every lookup checked against HashMaps -------

@@ -138,10 +138,11 @@ fn generated_records_are_valid_and_realistic() {
         assert!(g.to_string().starts_with("0893"));
         for b in 0..cfg.batches_per_product {
             let batch = index.batch(&p, &synth::lot(n, b)).unwrap();
-            let events = serde_json::from_str::<serde_json::Value>(batch.json()).unwrap()["events"]
-                .as_array()
-                .unwrap()
-                .len();
+            let events =
+                serde_json::from_str::<serde_json::Value>(&batch.json()).unwrap()["events"]
+                    .as_array()
+                    .unwrap()
+                    .len();
             assert!((3..=7).contains(&events), "{events} stages");
             for i in 0..cfg.items_per_batch {
                 let num = synth::item_number(&cfg, n, b, i);

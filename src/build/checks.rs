@@ -12,10 +12,10 @@ use super::Blob;
 use super::pipeline::Parsed;
 use crate::code::Gtin;
 use crate::index::format::{
-    BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_VOID, ItemEntry, ItemLinks, LinkEntry,
-    Links, NO_BATCH, Payload, ProductEntry, Span, Table, key_hash,
+    BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_NO_BATCH, ITEM_VOID, ItemEntry, ItemLinks,
+    LinkEntry, Links, MAX_ITEM_BYTES, Payload, ProductEntry, Span, Table, key_hash,
 };
-use crate::index::write;
+use crate::index::{coded, write};
 use crate::resolver::links::{self as resolver_links, Link};
 use crate::snapshot::Manifest;
 use crate::snapshot::record::{self, Reason, Rejection};
@@ -47,6 +47,9 @@ pub(super) struct Collector {
     /// or item with links of its own lists them in its linkset too.
     product_links: HashMap<u32, Vec<Link>>,
     batch_links: HashMap<u32, Vec<Link>>,
+    /// Codes batch records (`index::coded`), and holds the last one coded.
+    coder: coded::Encoder,
+    coded: Vec<u8>,
 }
 
 /// Why a line was not indexed: a rejection to report, or a failure to spill
@@ -132,13 +135,18 @@ impl Collector {
             names: Vec::new(),
             product_links: HashMap::new(),
             batch_links: HashMap::new(),
+            coder: coded::Encoder::default(),
+            coded: Vec::new(),
         };
         c.reserve(manifest);
         c
     }
 
     /// The entries kept and their JSON.
-    pub(super) fn finish(self) -> (Payload, Blob) {
+    pub(super) fn finish(mut self) -> (Payload, Blob) {
+        let (fragments, ends) = self.coder.finish();
+        self.payload.fragments = fragments;
+        self.payload.fragment_ends = ends;
         (self.payload, self.blob)
     }
 
@@ -180,10 +188,10 @@ impl Collector {
         }
     }
 
-    fn spill(&mut self, json: &str) -> Result<Span, Refusal> {
+    fn spill(&mut self, bytes: &[u8]) -> Result<Span, Refusal> {
         let span = self
             .blob
-            .append(json.as_bytes(), self.blob_len)
+            .append(bytes, self.blob_len)
             .map_err(Refusal::Spill)?;
         self.blob_len += u64::from(span.len);
         Ok(span)
@@ -197,7 +205,7 @@ impl Collector {
         levels.push(own);
         levels.extend_from_slice(above);
         let fragment = resolver_links::fragment(&self.names[product as usize], &levels);
-        let linkset = self.spill(&fragment.text)?;
+        let linkset = self.spill(fragment.text.as_bytes())?;
         let at = self.payload.links.len() as u32;
         self.payload.links.extend(own.iter().map(|l| LinkEntry {
             kind: l.kind.to_owned(),
@@ -224,7 +232,7 @@ impl Collector {
             let detail = format!("GTIN {} is already the product of line {first}", p.gtin);
             return Err(duplicate(p.gtin.to_string(), detail));
         }
-        let json = self.spill(&p.json)?;
+        let json = self.spill(p.json.as_bytes())?;
         let id = self.payload.products.len();
         self.names.push(p.name.into_boxed_str());
         let links = self.links(&p.links, &[], id as u32)?;
@@ -295,7 +303,16 @@ impl Collector {
             );
             return Err(duplicate(key(), detail));
         }
-        let json = self.spill(&b.json)?;
+        let mut coded = std::mem::take(&mut self.coded);
+        coded.clear();
+        let keys = coded::Keys {
+            gtin: b.gtin.digits(),
+            lot: b.lot.as_bytes(),
+        };
+        self.coder.encode(b.json.as_bytes(), keys, &mut coded);
+        let json = self.spill(&coded);
+        self.coded = coded;
+        let json = json?;
         let id = self.payload.batches.len();
         let links = if b.links.is_empty() {
             // No links of its own: its linkset is its product's.
@@ -333,21 +350,21 @@ impl Collector {
     fn item(&mut self, it: record::Item<'static>, line: u64) -> Result<(), Refusal> {
         let product = self.product_of(it.gtin, || it.key(), "item")?;
         let batch = match &it.lot {
-            None => NO_BATCH,
-            Some(lot) => self.batch_of(product, lot).ok_or_else(|| {
+            None => None,
+            Some(lot) => Some(self.batch_of(product, lot).ok_or_else(|| {
                 Rejection::new(
                     Reason::UnknownLot,
                     Some(it.key()),
                     format!("lot {lot} is not a batch of GTIN {}", it.gtin),
                 )
-            })?,
+            })?),
         };
         let p = &self.payload;
         let gtin = it.gtin.as_u64();
         let hash = key_hash(SEED, Table::Items, gtin, it.serial.as_bytes());
         let same_item = |i: usize| {
             let e = &p.items[i];
-            e.product == product && e.serial(&p.item_bytes) == it.serial.as_bytes()
+            e.product(&p.batches) == product && e.serial(&p.item_bytes) == it.serial.as_bytes()
         };
         if let Some(first) = self.items.find(hash, same_item) {
             let first = self.item_lines[first as usize];
@@ -370,7 +387,8 @@ impl Collector {
         let id = self.payload.items.len();
         if !it.links.is_empty() {
             let none: &[Link] = &[];
-            let batch_links = self.batch_links.get(&batch).map_or(none, |l| &l[..]);
+            let batch_links = batch.and_then(|b| self.batch_links.get(&b));
+            let batch_links = batch_links.map_or(none, |l| &l[..]);
             let product_links = self.product_links.get(&product).map_or(none, |l| &l[..]);
             let (batch_links, product_links) = (batch_links.to_vec(), product_links.to_vec());
             let links = self.links(&it.links, &[&batch_links, &product_links], product)?;
@@ -380,25 +398,31 @@ impl Collector {
             });
         }
         let bytes_at = self.payload.item_bytes.len() as u64;
+        if bytes_at + (it.serial.len() + stamp.len()) as u64 > MAX_ITEM_BYTES {
+            return Err(Refusal::Spill(io::Error::other(format!(
+                "the serials and stamps of the items pass {MAX_ITEM_BYTES} bytes, the most an index holds"
+            ))));
+        }
         self.payload
             .item_bytes
             .extend_from_slice(it.serial.as_bytes());
         self.payload.item_bytes.extend_from_slice(stamp.as_bytes());
-        self.payload.items.push(ItemEntry {
-            product,
-            batch,
+        let flags = if it.void { ITEM_VOID } else { 0 }
+            | if it.links.is_empty() { 0 } else { ITEM_LINKS }
+            | if batch.is_none() { ITEM_NO_BATCH } else { 0 };
+        self.payload.items.push(ItemEntry::new(
+            batch.unwrap_or(product),
             bytes_at,
-            serial_len: it.serial.len() as u8,
-            stamp_len: stamp.len() as u8,
-            flags: if it.void { ITEM_VOID } else { 0 }
-                | if it.links.is_empty() { 0 } else { ITEM_LINKS },
-        });
+            it.serial.len() as u8,
+            stamp.len() as u8,
+            flags,
+        ));
         self.item_lines.push(line);
         self.payload.products[product as usize].flags |= HAS_ITEMS;
         let p = &self.payload;
         self.items.insert(hash, id, |i| {
             let e = &p.items[i];
-            let gtin = p.products[e.product as usize].gtin;
+            let gtin = p.products[e.product(&p.batches) as usize].gtin;
             key_hash(SEED, Table::Items, gtin, e.serial(&p.item_bytes))
         });
         if !stamp.is_empty() {

@@ -4,8 +4,9 @@
 //! 0     256-byte header (little-endian fields, see `Header`), ending in an xxh3
 //!       checksum of the header itself
 //! 256   payload: an rkyv archive of `Payload` (entries and hash tables)
-//! …     blob: the pre-rendered JSON of products and batches, which entries
-//!       point into; the header's checksum covers payload and blob
+//! …     blob: the pre-rendered JSON of products, the coded JSON of batches
+//!       (`super::coded`) and the linksets, which entries point into; the
+//!       header's checksum covers payload and blob
 //! ```
 //!
 //! The JSON stands outside the archive so that a build never holds it in
@@ -26,13 +27,15 @@ use std::fs::File;
 use std::io;
 
 use rkyv::{Archive, Serialize};
+
+use super::coded;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// The first eight bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"TRSCNIDX";
 /// Bumped whenever the layout changes; an index of another version is refused
 /// with a message to rebuild it.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The header's size. A multiple of 16, so the payload after it keeps the
 /// alignment rkyv needs inside a page-aligned mapping.
 pub const HEADER_LEN: usize = 256;
@@ -42,11 +45,10 @@ pub const HASH_XXH3_LINEAR: u32 = 1;
 /// The longest snapshot id the header holds.
 pub const MAX_SNAPSHOT_ID: usize = 128;
 /// The value of an empty slot. Other slots hold the entry index plus one in
-/// their low 32 bits and a 32-bit tag of the key's hash in their high bits, so
-/// that a probe passes over other keys without reading their entries.
-pub const EMPTY: u64 = 0;
-/// `batch` of an item that names no lot.
-pub const NO_BATCH: u32 = u32::MAX;
+/// their low bits, as many as the table's entry count needs, and a tag of the
+/// key's hash in the bits left (see `Slots`), so that a probe passes over most
+/// other keys without reading their entries.
+pub const EMPTY: u32 = 0;
 
 /// Why an index file cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -195,19 +197,23 @@ pub struct Payload {
     pub exported_at: String,
     pub products: Vec<ProductEntry>,
     pub batches: Vec<BatchEntry>,
-    /// Items are the bulk of an index, so they are fixed-size entries pointing
-    /// into one shared byte area for their serial and stamp.
+    /// Items are the bulk of an index, so they are small fixed-size entries
+    /// pointing into one shared byte area for their serial and stamp.
     pub items: Vec<ItemEntry>,
     pub item_bytes: Vec<u8>,
     /// The links of every record, each record's own in a run (see `Links`).
     pub links: Vec<LinkEntry>,
     /// The links of the few items that have their own, by item, ascending.
     pub item_links: Vec<ItemLinks>,
-    /// Open-addressing tables of slots (see `EMPTY` and `slot`).
-    pub product_slots: Vec<u64>,
-    pub batch_slots: Vec<u64>,
-    pub item_slots: Vec<u64>,
-    pub stamp_slots: Vec<u64>,
+    /// The dictionary of the batches' coded JSON (`super::coded`): fragment
+    /// `i` is `fragments[fragment_ends[i - 1]..fragment_ends[i]]`.
+    pub fragments: Vec<u8>,
+    pub fragment_ends: Vec<u32>,
+    /// Open-addressing tables of slots (see `EMPTY` and `Slots`).
+    pub product_slots: Vec<u32>,
+    pub batch_slots: Vec<u32>,
+    pub item_slots: Vec<u32>,
+    pub stamp_slots: Vec<u32>,
 }
 
 #[derive(Archive, Serialize, Debug)]
@@ -242,6 +248,7 @@ pub struct BatchEntry {
     pub expiry: u32,
     pub lot: String,
     pub recall_notice: String,
+    /// The record's JSON, coded (`super::coded`).
     pub json: Span,
     /// Its own links, and the linkset of its level (its product's when it
     /// has none of its own).
@@ -286,17 +293,20 @@ pub struct ItemLinks {
     pub links: Links,
 }
 
+/// Twelve bytes: at 100 M items every byte of it is 100 MB of index.
 #[derive(Archive, Serialize, Debug)]
 pub struct ItemEntry {
-    pub product: u32,
-    /// The batch index, or `NO_BATCH`.
-    pub batch: u32,
-    /// Where the serial starts in `item_bytes`; the stamp follows it.
-    pub bytes_at: u64,
+    /// Its batch, whose entry names the product; or, for an item that names
+    /// no lot (`ITEM_NO_BATCH`), its product.
+    pub parent: u32,
+    /// Where the serial starts in `item_bytes` (low 32 of 40 bits, the high
+    /// 8 in `bytes_at_high`); the stamp follows it.
+    pub bytes_at: u32,
+    pub bytes_at_high: u8,
     pub serial_len: u8,
     /// 0 for an item without a stamp.
     pub stamp_len: u8,
-    /// `ITEM_VOID` and `ITEM_LINKS`.
+    /// `ITEM_VOID`, `ITEM_LINKS` and `ITEM_NO_BATCH`.
     pub flags: u8,
 }
 
@@ -304,14 +314,47 @@ pub struct ItemEntry {
 pub const ITEM_VOID: u8 = 1;
 /// An item's flag: it has links of its own, in `Payload::item_links`.
 pub const ITEM_LINKS: u8 = 2;
+/// An item's flag: it names no lot, and its parent is its product.
+pub const ITEM_NO_BATCH: u8 = 4;
+/// The largest byte area items can point into (40-bit offsets).
+pub const MAX_ITEM_BYTES: u64 = 1 << 40;
 
 impl ItemEntry {
+    /// An entry whose serial starts at `at` in `item_bytes`.
+    pub fn new(parent: u32, at: u64, serial_len: u8, stamp_len: u8, flags: u8) -> ItemEntry {
+        debug_assert!(at < MAX_ITEM_BYTES);
+        ItemEntry {
+            parent,
+            bytes_at: at as u32,
+            bytes_at_high: (at >> 32) as u8,
+            serial_len,
+            stamp_len,
+            flags,
+        }
+    }
+
+    fn start(&self) -> usize {
+        (u64::from(self.bytes_at_high) << 32 | u64::from(self.bytes_at)) as usize
+    }
+
+    /// Its product, through its batch when it has one.
+    pub fn product(&self, batches: &[BatchEntry]) -> u32 {
+        match self.batch() {
+            Some(b) => batches[b as usize].product,
+            None => self.parent,
+        }
+    }
+
+    pub fn batch(&self) -> Option<u32> {
+        (self.flags & ITEM_NO_BATCH == 0).then_some(self.parent)
+    }
+
     /// The serial of this item in the payload's `item_bytes`. Panics if the
     /// entry points outside them, which an entry built with those bytes never
     /// does.
     #[inline]
     pub fn serial<'a>(&self, item_bytes: &'a [u8]) -> &'a [u8] {
-        let at = self.bytes_at as usize;
+        let at = self.start();
         &item_bytes[at..at + usize::from(self.serial_len)]
     }
 
@@ -320,7 +363,7 @@ impl ItemEntry {
     /// [`ItemEntry::serial`] does.
     #[inline]
     pub fn stamp<'a>(&self, item_bytes: &'a [u8]) -> &'a [u8] {
-        let at = self.bytes_at as usize + usize::from(self.serial_len);
+        let at = self.start() + usize::from(self.serial_len);
         &item_bytes[at..at + usize::from(self.stamp_len)]
     }
 }
@@ -361,23 +404,46 @@ pub fn home_slot(hash: u64, len: usize) -> usize {
     ((u128::from(hash) * len as u128) >> 64) as usize
 }
 
-/// The tag of a hash: its low bits, nearly independent of the home slot, which
-/// the high bits decide.
-#[inline]
-pub fn tag(hash: u64) -> u32 {
-    hash as u32
+/// How a table's 32-bit slots split between entry and tag: the entry plus one
+/// takes the low bits that the table's entry count needs, a tag of the key's
+/// hash the bits left. The tag comes from the hash's low bits, nearly
+/// independent of the home slot, which the high bits decide. A table of up
+/// to 65 535 entries keeps 16 bits of tag; at 100 M entries 5 bits remain,
+/// and a probe still passes over 31 of 32 other keys without reading them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slots {
+    tag_mask: u32,
 }
 
-/// A slot holding entry `entry` of a key with hash `hash`.
-#[inline]
-pub fn slot(hash: u64, entry: u32) -> u64 {
-    (u64::from(tag(hash)) << 32) | (u64::from(entry) + 1)
-}
+impl Slots {
+    /// The split for a table of `entries` entries (at most `u32::MAX - 1`).
+    pub fn for_entries(entries: usize) -> Slots {
+        let bits = usize::BITS - entries.leading_zeros();
+        Slots {
+            tag_mask: if bits >= 32 { 0 } else { !0 << bits },
+        }
+    }
 
-/// The entry of a non-empty slot, and its tag.
-#[inline]
-pub fn slot_parts(slot: u64) -> (u32, u32) {
-    ((slot as u32).wrapping_sub(1), (slot >> 32) as u32)
+    #[inline]
+    pub fn tag(self, hash: u64) -> u32 {
+        hash as u32 & self.tag_mask
+    }
+
+    /// A slot holding entry `entry` of a key with hash `hash`.
+    #[inline]
+    pub fn slot(self, hash: u64, entry: u32) -> u32 {
+        self.tag(hash) | (entry + 1)
+    }
+
+    /// The entry of a non-empty slot (`u32::MAX` for a slot naming none,
+    /// which only a damaged index has), and its tag.
+    #[inline]
+    pub fn parts(self, slot: u32) -> (u32, u32) {
+        (
+            (slot & !self.tag_mask).wrapping_sub(1),
+            slot & self.tag_mask,
+        )
+    }
 }
 
 // ---- Reading ----------------------------------------------------------------
@@ -499,14 +565,21 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
         if slots.is_empty() {
             return bad(format!("the {name} table has no slots"));
         }
-        // A non-empty slot must name an entry: its low half in 1..=n.
-        let points_outside = |s: u64| s != EMPTY && (s as u32 == 0 || s as u32 as usize > n);
+        if n >= u32::MAX as usize {
+            return bad(format!("the {name} table has {n} entries"));
+        }
+        // A non-empty slot must name an entry.
+        let split = Slots::for_entries(n);
+        let points_outside = |s: u32| s != EMPTY && split.parts(s).0 as usize >= n;
         if let Some(s) = slots
             .iter()
             .map(|s| s.to_native())
             .find(|&s| points_outside(s))
         {
-            return bad(format!("a {name} slot points at entry {} of {n}", s as u32));
+            return bad(format!(
+                "a {name} slot points at entry {} of {n}",
+                split.parts(s).0
+            ));
         }
     }
     if let Some(b) = p
@@ -554,18 +627,16 @@ fn check_references(p: &ArchivedPayload, h: &Header) -> Result<(), FormatError> 
     check_links(p, &outside)?;
     let area = p.item_bytes.len() as u64;
     for (i, item) in p.items.iter().enumerate() {
-        let batch = item.batch.to_native();
-        let end = item
-            .bytes_at
-            .to_native()
-            .checked_add(u64::from(item.serial_len) + u64::from(item.stamp_len));
-        if item.product.to_native() as usize >= np
-            || (batch != NO_BATCH && batch as usize >= nb)
-            || end.is_none_or(|end| end > area)
-        {
+        let parent = item.parent.to_native() as usize;
+        let end = item.start() as u64 + u64::from(item.serial_len) + u64::from(item.stamp_len);
+        let parent_outside = match item.flags & ITEM_NO_BATCH {
+            0 => parent >= nb,
+            _ => parent >= np,
+        };
+        if parent_outside || end > area {
             return bad(format!("item {i} points outside the index"));
         }
-        if item.flags & !(ITEM_VOID | ITEM_LINKS) != 0 || item.serial_len == 0 {
+        if item.flags & !(ITEM_VOID | ITEM_LINKS | ITEM_NO_BATCH) != 0 || item.serial_len == 0 {
             return bad(format!(
                 "item {i} has flags {:#04x} and a serial of {} bytes",
                 item.flags, item.serial_len
@@ -668,7 +739,16 @@ fn check_json<D: AsRef<[u8]>>(v: &Verified<D>) -> Result<(), FormatError> {
     if let Some(n) = first_failing(p.products.len(), |i| is_object(&p.products[i].json)) {
         return bad("product", n);
     }
-    if let Some(n) = first_failing(p.batches.len(), |i| is_object(&p.batches[i].json)) {
+    let batch_is_object = |i: usize| {
+        let (b, mut json) = (&p.batches[i], Vec::with_capacity(2048));
+        let at = b.json.at.to_native() as usize;
+        let coded = blob.get(at..at + b.json.len.to_native() as usize);
+        p.write_batch_json(b, coded.unwrap_or(&[]), &mut json)
+            .is_ok()
+            && json.first() == Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&json).is_ok()
+    };
+    if let Some(n) = first_failing(p.batches.len(), batch_is_object) {
         return bad("batch", n);
     }
     // A linkset fragment is not JSON alone: it is checked as an answer
@@ -733,12 +813,68 @@ pub(crate) fn first_failing(n: usize, check: impl Fn(usize) -> bool + Sync) -> O
     })
 }
 
+impl ArchivedItemEntry {
+    #[inline]
+    fn start(&self) -> usize {
+        (u64::from(self.bytes_at_high) << 32 | u64::from(self.bytes_at.to_native())) as usize
+    }
+
+    /// Its batch, if it names one.
+    #[inline]
+    pub fn batch(&self) -> Option<u32> {
+        (self.flags & ITEM_NO_BATCH == 0).then_some(self.parent.to_native())
+    }
+}
+
 impl ArchivedPayload {
+    /// The product of `item`, through its batch when it has one (0 if out
+    /// of range, which a verified payload never is).
+    #[inline]
+    pub fn product_of(&self, item: &ArchivedItemEntry) -> u32 {
+        match item.batch() {
+            Some(b) => self
+                .batches
+                .get(b as usize)
+                .map_or(0, |b| b.product.to_native()),
+            None => item.parent.to_native(),
+        }
+    }
+
+    /// Appends the JSON of batch `b`, whose coded bytes are `coded` (see
+    /// `super::coded`). An error only for a damaged index, which
+    /// verification refuses.
+    pub fn write_batch_json(
+        &self,
+        b: &ArchivedBatchEntry,
+        coded: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), coded::Damaged> {
+        let gtin = self.products.get(b.product.to_native() as usize);
+        let gtin = gtin.and_then(|e| crate::code::Gtin::from_u64(e.gtin.to_native()));
+        let keys = coded::Keys {
+            gtin: gtin.map_or([b'0'; 14], |g| g.digits()),
+            lot: b.lot.as_bytes(),
+        };
+        coded::decode(coded, |id| self.fragment(id), keys, out)
+    }
+
+    /// Fragment `id` of the batches' dictionary.
+    #[inline]
+    pub fn fragment(&self, id: u64) -> Option<&[u8]> {
+        let id = usize::try_from(id).ok()?;
+        let end = self.fragment_ends.get(id)?.to_native() as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.fragment_ends[id - 1].to_native() as usize,
+        };
+        self.fragments.get(start..end)
+    }
+
     /// The serial and stamp bytes of `item` (empty if out of range, which a
     /// verified payload never is).
     #[inline]
     pub fn item_bytes_of(&self, item: &ArchivedItemEntry) -> &[u8] {
-        let start = item.bytes_at.to_native() as usize;
+        let start = item.start();
         let len = usize::from(item.serial_len) + usize::from(item.stamp_len);
         self.item_bytes.get(start..start + len).unwrap_or(&[])
     }

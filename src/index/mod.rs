@@ -5,6 +5,7 @@
 //! open-addressing table, no I/O, no allocation.
 
 pub mod cache;
+pub mod coded;
 pub mod format;
 pub mod write;
 
@@ -19,7 +20,7 @@ use crate::snapshot::record::Status;
 use format::{
     ArchivedBatchEntry, ArchivedItemEntry, ArchivedLinkEntry, ArchivedLinks, ArchivedPayload,
     ArchivedProductEntry, EMPTY, FormatError, HAS_BATCHES, HAS_ITEMS, Header, ITEM_LINKS,
-    ITEM_VOID, NO_BATCH, Table, Verified, home_slot, key_hash, slot_parts, tag,
+    ITEM_VOID, Slots, Table, Verified, home_slot, key_hash,
 };
 
 /// Why an index could not be opened.
@@ -65,6 +66,8 @@ fn spread(n: usize, found: impl Fn(usize) -> bool + Sync) -> Option<usize> {
 /// An open, verified index.
 pub struct Index<D = Mmap> {
     data: Verified<D>,
+    /// How each table's slots split between entry and tag.
+    slots: [Slots; 4],
 }
 
 impl Index<Mmap> {
@@ -92,9 +95,11 @@ impl<D: AsRef<[u8]>> Index<D> {
     where
         D: Sync,
     {
-        let index = Index {
-            data: Verified::new(data)?,
-        };
+        let data = Verified::new(data)?;
+        let h = data.header();
+        let (np, nb, ni) = (h.products, h.batches, h.items);
+        let slots = [np, nb, ni, ni].map(|n| Slots::for_entries(n as usize));
+        let index = Index { data, slots };
         index.check_findable()?;
         Ok(index)
     }
@@ -138,7 +143,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         }
         let item_found = |i: usize| {
             let item = self.item_at(i);
-            let product = self.product_at(item.entry.product.to_native());
+            let product = self.product_at(p.product_of(item.entry));
             let same =
                 |f: Option<ItemRef<'_>>| f.is_some_and(|f| std::ptr::eq(f.entry, item.entry));
             same(self.item(&product, item.serial()))
@@ -172,12 +177,13 @@ impl<D: AsRef<[u8]>> Index<D> {
     fn probe(
         &self,
         table: Table,
-        slots: &[rkyv::rend::u64_le],
+        slots: &[rkyv::rend::u32_le],
         hash: u64,
         matches: impl Fn(usize) -> bool,
     ) -> Option<usize> {
         let max = self.header().max_probe[table as usize] as usize;
-        let want = tag(hash);
+        let split = self.slots[table as usize];
+        let want = split.tag(hash);
         let mut slot = home_slot(hash, slots.len());
         for _ in 0..=max.min(slots.len()) {
             let v = slots[slot].to_native();
@@ -185,7 +191,7 @@ impl<D: AsRef<[u8]>> Index<D> {
                 return None;
             }
             // The tag settles most other keys without reading their entries.
-            let (entry, got) = slot_parts(v);
+            let (entry, got) = split.parts(v);
             if got == want && matches(entry as usize) {
                 return Some(entry as usize);
             }
@@ -235,7 +241,7 @@ impl<D: AsRef<[u8]>> Index<D> {
         );
         let id = self.probe(Table::Items, &p.item_slots, hash, |i| {
             let item = &p.items[i];
-            item.product.to_native() == product.id && p.serial_of(item) == serial.as_bytes()
+            p.serial_of(item) == serial.as_bytes() && p.product_of(item) == product.id
         })?;
         Some(self.item_at(id))
     }
@@ -264,7 +270,8 @@ impl<D: AsRef<[u8]>> Index<D> {
         BatchRef {
             id,
             entry,
-            json: self.data.json(&entry.json),
+            coded: self.data.json(&entry.json),
+            payload: self.payload(),
         }
     }
 
@@ -320,11 +327,16 @@ impl<D: AsRef<[u8]>> Index<D> {
 
     /// The product of `item`, and its batch when it names one.
     pub fn parents(&self, item: &ItemRef<'_>) -> (ProductRef<'_>, Option<BatchRef<'_>>) {
-        let batch = item.entry.batch.to_native();
-        (
-            self.product_at(item.entry.product.to_native()),
-            (batch != NO_BATCH).then(|| self.batch_at(batch)),
-        )
+        match item.entry.batch() {
+            Some(b) => {
+                let batch = self.batch_at(b);
+                (
+                    self.product_at(batch.entry.product.to_native()),
+                    Some(batch),
+                )
+            }
+            None => (self.product_at(item.entry.parent.to_native()), None),
+        }
     }
 }
 
@@ -371,7 +383,9 @@ impl<'a> ProductRef<'a> {
 pub struct BatchRef<'a> {
     id: u32,
     entry: &'a ArchivedBatchEntry,
-    json: &'a [u8],
+    /// Its JSON, coded (`coded`).
+    coded: &'a [u8],
+    payload: &'a ArchivedPayload,
 }
 
 impl<'a> BatchRef<'a> {
@@ -392,11 +406,17 @@ impl<'a> BatchRef<'a> {
         let n = self.entry.expiry.to_native();
         (n != 0).then(|| Date::from_yyyymmdd(n))
     }
-    pub fn json_bytes(&self) -> &'a [u8] {
-        self.json
+    /// Appends the record's JSON. Cost: a decode (`coded`), a few hundred
+    /// nanoseconds.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Every batch decoded when the index was verified.
+        let _ = self.payload.write_batch_json(self.entry, self.coded, out);
     }
-    pub fn json(&self) -> &'a str {
-        std::str::from_utf8(self.json).unwrap_or("")
+    /// The record as text.
+    pub fn json(&self) -> String {
+        let mut out = Vec::with_capacity(2048);
+        self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -436,6 +456,6 @@ impl<'a> ItemRef<'a> {
         self.entry.flags & ITEM_VOID != 0
     }
     pub fn has_batch(&self) -> bool {
-        self.entry.batch.to_native() != NO_BATCH
+        self.entry.batch().is_some()
     }
 }

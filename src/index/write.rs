@@ -9,7 +9,7 @@ use rkyv::util::AlignedVec;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::format::{
-    EMPTY, HEADER_LEN, Header, Payload, Table, VERSION, home_slot, key_hash, slot, slot_parts,
+    EMPTY, HEADER_LEN, Header, Payload, Slots, Table, VERSION, home_slot, key_hash,
 };
 
 /// The seed of the key hashes. Fixed, so that the same snapshot gives the same
@@ -17,9 +17,15 @@ use super::format::{
 /// choose another without misreading old files.
 pub const HASH_SEED: u64 = 0x7472_6163_6573_6361;
 
-/// Builds an open-addressing table for `n` entries (load at most 2/3, linear
-/// probing). Returns the slots and the longest probe.
-pub fn build_table(n: usize, hash_of: impl Fn(usize) -> u64) -> (Vec<u64>, u32) {
+/// Builds an open-addressing table for `n` keys (load at most 2/3, linear
+/// probing), whose entry numbers are `entry(k)`, split by `split`. Returns
+/// the slots and the longest probe.
+pub fn build_table(
+    n: usize,
+    split: Slots,
+    hash_of: impl Fn(usize) -> u64,
+    entry: impl Fn(usize) -> u32,
+) -> (Vec<u32>, u32) {
     // Linear probing clusters badly above 2/3 load: at 0.8 the longest probe
     // of even a 100-entry table reached 46.
     let len = n + n / 2 + 1;
@@ -33,7 +39,7 @@ pub fn build_table(n: usize, hash_of: impl Fn(usize) -> u64) -> (Vec<u64>, u32) 
             at = if at + 1 == len { 0 } else { at + 1 };
             probe += 1;
         }
-        slots[at] = slot(hash, i as u32);
+        slots[at] = split.slot(hash, entry(i));
         longest = longest.max(probe);
     }
     (slots, longest)
@@ -42,54 +48,62 @@ pub fn build_table(n: usize, hash_of: impl Fn(usize) -> u64) -> (Vec<u64>, u32) 
 /// Fills the four tables of `payload` from its entries. Returns the longest
 /// probe of each.
 pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
-    let (slots, p) = build_table(payload.products.len(), |i| {
-        key_hash(seed, Table::Products, payload.products[i].gtin, &[])
-    });
+    let same = |i: usize| i as u32;
+    let (np, nb, ni) = (
+        payload.products.len(),
+        payload.batches.len(),
+        payload.items.len(),
+    );
+    let (slots, p) = build_table(
+        np,
+        Slots::for_entries(np),
+        |i| key_hash(seed, Table::Products, payload.products[i].gtin, &[]),
+        same,
+    );
     payload.product_slots = slots;
-    let (slots, b) = build_table(payload.batches.len(), |i| {
-        let batch = &payload.batches[i];
-        key_hash(
-            seed,
-            Table::Batches,
-            payload.products[batch.product as usize].gtin,
-            batch.lot.as_bytes(),
-        )
-    });
+    let (slots, b) = build_table(
+        nb,
+        Slots::for_entries(nb),
+        |i| {
+            let batch = &payload.batches[i];
+            key_hash(
+                seed,
+                Table::Batches,
+                payload.products[batch.product as usize].gtin,
+                batch.lot.as_bytes(),
+            )
+        },
+        same,
+    );
     payload.batch_slots = slots;
-    let item_key = |i: usize| {
-        let item = &payload.items[i];
-        (
-            payload.products[item.product as usize].gtin,
-            item.serial(&payload.item_bytes),
-            item.stamp(&payload.item_bytes),
-        )
-    };
-    let (slots, it) = build_table(payload.items.len(), |i| {
-        let (gtin, serial, _) = item_key(i);
-        key_hash(seed, Table::Items, gtin, serial)
-    });
+    let items = Slots::for_entries(ni);
+    let (slots, it) = build_table(
+        ni,
+        items,
+        |i| {
+            let item = &payload.items[i];
+            let gtin = payload.products[item.product(&payload.batches) as usize].gtin;
+            key_hash(seed, Table::Items, gtin, item.serial(&payload.item_bytes))
+        },
+        same,
+    );
     payload.item_slots = slots;
-    // Items without a stamp are not in the stamp table: map stamp positions to
-    // item indexes.
-    let stamped: Vec<u32> = (0..payload.items.len())
+    // Items without a stamp are not in the stamp table: the table's keys are
+    // the stamped items, its entries their item numbers.
+    let stamped: Vec<u32> = (0..ni)
         .filter(|&i| payload.items[i].stamp_len > 0)
         .map(|i| i as u32)
         .collect();
-    let (slots, st) = build_table(stamped.len(), |k| {
-        let (_, _, stamp) = item_key(stamped[k] as usize);
-        key_hash(seed, Table::Stamps, 0, stamp)
-    });
-    payload.stamp_slots = slots
-        .into_iter()
-        .map(|s| {
-            let (k, tag) = slot_parts(s);
-            if s == EMPTY {
-                EMPTY
-            } else {
-                (u64::from(tag) << 32) | (u64::from(stamped[k as usize]) + 1)
-            }
-        })
-        .collect();
+    let (slots, st) = build_table(
+        stamped.len(),
+        items,
+        |k| {
+            let stamp = payload.items[stamped[k] as usize].stamp(&payload.item_bytes);
+            key_hash(seed, Table::Stamps, 0, stamp)
+        },
+        |k| stamped[k],
+    );
+    payload.stamp_slots = slots;
     [p, b, it, st]
 }
 

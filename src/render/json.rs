@@ -1,9 +1,9 @@
 //! The JSON answers of SPEC section 4, assembled from pre-rendered records,
 //! and the one writer of error bodies.
 //!
-//! Products and batches are copied into the answer as they were rendered at
-//! build time; only the small parts (parsed code, item, warnings) are written
-//! per request. Text is written as UTF-8, never `\u`-escaped.
+//! Products are copied into the answer as they were rendered at build time,
+//! batches decoded from their coded form (`index::coded`); only the small
+//! parts (parsed code, item, warnings) are written per request. Text is written as UTF-8, never `\u`-escaped.
 
 use crate::code::{Form, Scan};
 use crate::date::{Date, write_rfc3339_utc};
@@ -62,8 +62,8 @@ pub fn found(
     }
     out.extend_from_slice(b",\"batch\":");
     match (&found.batch, found.batch_change, found.batch_status()) {
-        (Some(b), None, _) => out.extend_from_slice(b.json_bytes()),
-        (Some(b), Some(_), Some(status)) => with_status(out, b.json_bytes(), status),
+        (Some(b), None, _) => b.write_json(out),
+        (Some(b), Some(_), Some(status)) => with_status(out, b.json().as_bytes(), status),
         _ => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"item\":");

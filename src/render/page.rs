@@ -239,7 +239,8 @@ fn render_product(ctx: &Context<'_>, product: ProductRef<'_>) -> Section {
 /// The section of a batch, rendered.
 fn render_batch(ctx: &Context<'_>, batch: BatchRef<'_>) -> Section {
     let lang = ctx.lang;
-    let record = BatchRecord::read(batch.json());
+    let text = batch.json();
+    let record = BatchRecord::read(&text);
     let section = BatchSection {
         w: lang.words(),
         lot: batch.lot(),

@@ -1,0 +1,803 @@
+//! Batch records stored as a template and its holes, not as text.
+//!
+//! A batch's JSON is mostly its supply-chain stages, and stages repeat: the
+//! same steps, places and actors in the same layout, batch after batch. At
+//! national scale the text of them is most of an index (1.1 KB a batch, 12 GB
+//! for 10 M batches), so a batch is stored coded:
+//!
+//! - its *template*: the record's text with every value taken out, marked by
+//!   [`HOLE`]: the top-level members' values, and, in a top-level array of
+//!   objects (`events`), each element's member values. Keys, punctuation and
+//!   whitespace stay in the template, so any layout is kept byte for byte.
+//!   Templates are few (one per field layout and stage count), kept once in
+//!   the index's fragment dictionary.
+//! - each hole's value, as one of the kinds below: a place or an actor is an
+//!   interned fragment (or "the same as a recent hole"), a time is minutes
+//!   after the one before, a date days after it, the GTIN and lot are those
+//!   of the batch's own key.
+//!
+//! Decoding copies template text and fragments and writes digits: no
+//! allocation beyond the answer, no `core::fmt`. The encoder decodes what it
+//! wrote and compares it with the record; a record it cannot reproduce
+//! exactly is stored as its text, so coding never changes an answer.
+//!
+//! ```text
+//! coded  := 0x00 text                  the record as text
+//!         | varint(template + 1) hole*  one per HOLE of the template, in order
+//! hole   := varint(payload << 3 | kind) [extra]
+//! kind 0 FRAG      payload: a fragment's id
+//!      1 LIT       payload: a length; that many bytes follow
+//!      2 SAME      payload: 1..=31, the value of that many holes back
+//!      3 INT       payload: a non-negative integer, written in decimal
+//!      4 DATE      payload: zigzag(days - clock's day): "YYYY-MM-DD"
+//!      5 TIME      payload: zigzag(minutes - clock): "YYYY-MM-DDTHH:MM:00+HH:MM"
+//!                  at the clock's UTC offset
+//!      6 TIME_AT   as TIME, then varint(zigzag(offset minutes) << 1 | z):
+//!                  sets the offset; z writes "Z" for +00:00
+//!      7 KEY       payload 0: the batch's GTIN ("14 digits"), 1: its lot
+//! ```
+//! The clock is the local time, in minutes, of the last DATE or TIME hole
+//! (a DATE sets it to that day's midnight); it starts at 0 at UTC+00:00.
+
+use std::collections::HashMap;
+
+/// Marks a hole in a template: a control byte, which JSON text never holds
+/// unescaped.
+pub const HOLE: u8 = 0x01;
+
+const FRAG: u64 = 0;
+const LIT: u64 = 1;
+const SAME: u64 = 2;
+const INT: u64 = 3;
+const DATE: u64 = 4;
+const TIME: u64 = 5;
+const TIME_AT: u64 = 6;
+const KEY: u64 = 7;
+
+/// How many holes back SAME reaches.
+const SAME_BACK: usize = 31;
+
+/// The day numbers dates may take: years 1 to 9999 (a corrupt payload must
+/// not overflow the calendar).
+const MIN_DAY: i64 = -719_162;
+const MAX_DAY: i64 = 2_932_896;
+
+/// The parts of a batch's key that its record repeats.
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    /// The GTIN's 14 digits.
+    pub gtin: [u8; 14],
+    pub lot: &'a [u8],
+}
+
+/// Why coded bytes could not be decoded: only a damaged index has them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Damaged(pub &'static str);
+
+/// Appends the record coded as `coded` to `out`. `fragment` gives the
+/// dictionary's fragment of an id.
+pub fn decode<'d>(
+    coded: &[u8],
+    fragment: impl Fn(u64) -> Option<&'d [u8]>,
+    keys: Keys<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Damaged> {
+    let mut r = Reader {
+        bytes: coded,
+        at: 0,
+    };
+    let template = r.varint()?;
+    if template == 0 {
+        out.extend_from_slice(&coded[r.at..]);
+        return Ok(());
+    }
+    let mut template = fragment(template - 1).ok_or(Damaged("no such template"))?;
+    let mut clock = Clock::default();
+    // Where the recent holes' values lie in `out`, for SAME.
+    let mut recent = [(0usize, 0usize); SAME_BACK + 1];
+    let mut holes = 0usize;
+    while let Some(at) = memchr::memchr(HOLE, template) {
+        out.extend_from_slice(&template[..at]);
+        template = &template[at + 1..];
+        let start = out.len();
+        let word = r.varint()?;
+        let payload = word >> 3;
+        match word & 7 {
+            FRAG => out.extend_from_slice(fragment(payload).ok_or(Damaged("no such fragment"))?),
+            LIT => out.extend_from_slice(r.take(payload)?),
+            SAME => {
+                let back = payload as usize;
+                if back == 0 || back > SAME_BACK || back > holes {
+                    return Err(Damaged("a repeat reaches before the first value"));
+                }
+                let (from, to) = recent[(holes - back) % recent.len()];
+                out.extend_from_within(from..to);
+            }
+            INT => {
+                out.extend_from_slice(itoa::Buffer::new().format(payload).as_bytes());
+            }
+            DATE => {
+                let day = clock.day() + unzigzag(payload)?;
+                if !(MIN_DAY..=MAX_DAY).contains(&day) {
+                    return Err(Damaged("a date outside the calendar"));
+                }
+                clock.minutes = day * 1440;
+                out.push(b'"');
+                crate::date::Date::from_days(day).write_to(out);
+                out.push(b'"');
+            }
+            TIME | TIME_AT => {
+                let minutes = clock
+                    .minutes
+                    .checked_add(unzigzag(payload)?)
+                    .ok_or(Damaged("a time outside the calendar"))?;
+                if word & 7 == TIME_AT {
+                    let offset = r.varint()?;
+                    clock.offset = unzigzag(offset >> 1)?;
+                    clock.zulu = offset & 1 == 1;
+                    if clock.offset.abs() >= 24 * 60 || (clock.zulu && clock.offset != 0) {
+                        return Err(Damaged("a UTC offset out of range"));
+                    }
+                }
+                if !(MIN_DAY * 1440..=MAX_DAY * 1440).contains(&minutes) {
+                    return Err(Damaged("a time outside the calendar"));
+                }
+                clock.minutes = minutes;
+                clock.write(out);
+            }
+            KEY => match payload {
+                0 => {
+                    out.push(b'"');
+                    out.extend_from_slice(&keys.gtin);
+                    out.push(b'"');
+                }
+                1 => {
+                    out.push(b'"');
+                    out.extend_from_slice(keys.lot);
+                    out.push(b'"');
+                }
+                _ => return Err(Damaged("an unknown key")),
+            },
+            _ => unreachable!("three bits"),
+        }
+        recent[holes % recent.len()] = (start, out.len());
+        holes += 1;
+    }
+    out.extend_from_slice(template);
+    if r.at != coded.len() {
+        return Err(Damaged("bytes left after the last hole"));
+    }
+    Ok(())
+}
+
+/// The time the holes so far have reached.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Clock {
+    /// Local minutes since 1970-01-01T00:00 at `offset`.
+    minutes: i64,
+    /// Minutes east of UTC.
+    offset: i64,
+    /// The offset is written `Z`.
+    zulu: bool,
+}
+
+impl Clock {
+    fn day(&self) -> i64 {
+        self.minutes.div_euclid(1440)
+    }
+
+    /// `"YYYY-MM-DDTHH:MM:00+HH:MM"` (or `Z`), quotes included.
+    fn write(&self, out: &mut Vec<u8>) {
+        use crate::date::{Date, push_padded};
+        let in_day = self.minutes.rem_euclid(1440) as u64;
+        out.push(b'"');
+        Date::from_days(self.day()).write_to(out);
+        out.push(b'T');
+        push_padded(out, in_day / 60, 2);
+        out.push(b':');
+        push_padded(out, in_day % 60, 2);
+        out.extend_from_slice(b":00");
+        if self.zulu {
+            out.push(b'Z');
+        } else {
+            out.push(if self.offset < 0 { b'-' } else { b'+' });
+            let offset = self.offset.unsigned_abs();
+            push_padded(out, offset / 60, 2);
+            out.push(b':');
+            push_padded(out, offset % 60, 2);
+        }
+        out.push(b'"');
+    }
+}
+
+/// Codes batch records, collecting the fragment dictionary as it goes.
+pub struct Encoder {
+    ids: HashMap<Box<[u8]>, u64, xxhash_rust::xxh3::Xxh3Builder>,
+    /// The dictionary: fragment `i` is `bytes[ends[i - 1]..ends[i]]`.
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    /// The dictionary stops growing at this many bytes; values met after
+    /// that are written into the records that hold them.
+    limit: usize,
+    /// Scratch buffers, kept between records.
+    template: Vec<u8>,
+    holes: Vec<(usize, usize)>,
+    check: Vec<u8>,
+}
+
+/// The dictionary's default bound: values unique to a record (a note, a
+/// certificate number) would otherwise grow it without end.
+pub const DICTIONARY_LIMIT: usize = 256 << 20;
+
+impl Default for Encoder {
+    fn default() -> Encoder {
+        Encoder::with_limit(DICTIONARY_LIMIT)
+    }
+}
+
+impl Encoder {
+    pub fn with_limit(limit: usize) -> Encoder {
+        Encoder {
+            ids: HashMap::default(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            limit,
+            template: Vec::new(),
+            holes: Vec::new(),
+            check: Vec::new(),
+        }
+    }
+
+    /// The dictionary: its bytes, and where each fragment ends.
+    pub fn finish(self) -> (Vec<u8>, Vec<u32>) {
+        (self.bytes, self.ends)
+    }
+
+    /// Appends `json`, a batch record whose key is `keys`, coded, to `out`.
+    /// `json` must be a JSON text (it is kept as text when it is not one the
+    /// coder can reproduce).
+    pub fn encode(&mut self, json: &[u8], keys: Keys<'_>, out: &mut Vec<u8>) {
+        let start = out.len();
+        if self.try_encode(json, keys, out).is_some() {
+            self.check.clear();
+            let (bytes, ends) = (&self.bytes, &self.ends);
+            let fragment = |id: u64| fragment_of(bytes, ends, id);
+            let same = decode(&out[start..], fragment, keys, &mut self.check).is_ok()
+                && self.check == json;
+            if same {
+                return;
+            }
+        }
+        out.truncate(start);
+        out.push(0);
+        out.extend_from_slice(json);
+    }
+
+    fn try_encode(&mut self, json: &[u8], keys: Keys<'_>, out: &mut Vec<u8>) -> Option<()> {
+        self.template.clear();
+        self.holes.clear();
+        skeleton(json, &mut self.template, &mut self.holes)?;
+        if self.holes.is_empty() {
+            return None;
+        }
+        let template = std::mem::take(&mut self.template);
+        let id = self.intern(&template);
+        self.template = template;
+        varint(out, id? + 1);
+        let mut clock = Clock::default();
+        let holes = std::mem::take(&mut self.holes);
+        for (k, &(from, to)) in holes.iter().enumerate() {
+            let value = &json[from..to];
+            self.hole(value, k, &holes, json, keys, &mut clock, out);
+        }
+        self.holes = holes;
+        Some(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hole(
+        &mut self,
+        value: &[u8],
+        k: usize,
+        holes: &[(usize, usize)],
+        json: &[u8],
+        keys: Keys<'_>,
+        clock: &mut Clock,
+        out: &mut Vec<u8>,
+    ) {
+        let quoted = |v: &[u8], inner: &[u8]| {
+            v.len() == inner.len() + 2 && v[0] == b'"' && &v[1..v.len() - 1] == inner
+        };
+        if quoted(value, &keys.gtin) {
+            return varint(out, KEY);
+        }
+        if quoted(value, keys.lot) {
+            return varint(out, 1 << 3 | KEY);
+        }
+        if let Some(new) = read_time(value) {
+            let delta = zigzag(new.minutes - clock.minutes);
+            if (new.offset, new.zulu) == (clock.offset, clock.zulu) {
+                varint(out, delta << 3 | TIME);
+            } else {
+                varint(out, delta << 3 | TIME_AT);
+                varint(out, zigzag(new.offset) << 1 | u64::from(new.zulu));
+            }
+            *clock = new;
+            return;
+        }
+        if let Some(day) = read_date(value) {
+            varint(out, zigzag(day - clock.day()) << 3 | DATE);
+            clock.minutes = day * 1440;
+            return;
+        }
+        let back = (1..=SAME_BACK.min(k)).find(|&b| {
+            let (from, to) = holes[k - b];
+            &json[from..to] == value
+        });
+        if let Some(back) = back {
+            return varint(out, (back as u64) << 3 | SAME);
+        }
+        if let Some(n) = read_int(value).filter(|&n| n < 1 << 61) {
+            return varint(out, n << 3 | INT);
+        }
+        match self.intern(value) {
+            Some(id) => varint(out, id << 3 | FRAG),
+            None => {
+                varint(out, (value.len() as u64) << 3 | LIT);
+                out.extend_from_slice(value);
+            }
+        }
+    }
+
+    /// The id of `fragment`, added to the dictionary if it has room.
+    fn intern(&mut self, fragment: &[u8]) -> Option<u64> {
+        if let Some(&id) = self.ids.get(fragment) {
+            return Some(id);
+        }
+        if self.bytes.len() + fragment.len() > self.limit {
+            return None;
+        }
+        let id = self.ends.len() as u64;
+        self.bytes.extend_from_slice(fragment);
+        self.ends.push(self.bytes.len() as u32);
+        self.ids.insert(fragment.into(), id);
+        Some(id)
+    }
+}
+
+/// Fragment `id` of a dictionary (`None` past its end or for ends out of
+/// order, which only a damaged index has).
+pub fn fragment_of<'d>(bytes: &'d [u8], ends: &[u32], id: u64) -> Option<&'d [u8]> {
+    let id = usize::try_from(id).ok()?;
+    let end = *ends.get(id)? as usize;
+    let start = if id == 0 { 0 } else { ends[id - 1] as usize };
+    bytes.get(start..end)
+}
+
+/// Splits a JSON object into its template (written to `template`) and the
+/// spans of its holes. `None` for text that is not an object of members
+/// (the record is then kept as text).
+fn skeleton(json: &[u8], template: &mut Vec<u8>, holes: &mut Vec<(usize, usize)>) -> Option<()> {
+    let mut copied = 0;
+    let mut hole = |template: &mut Vec<u8>, from: usize, to: usize, copied: &mut usize| {
+        template.extend_from_slice(&json[*copied..from]);
+        template.push(HOLE);
+        holes.push((from, to));
+        *copied = to;
+    };
+    let mut at = ws(json, 0);
+    if json.get(at) != Some(&b'{') {
+        return None;
+    }
+    members(json, at, |from, to| {
+        if json[from] != b'[' {
+            hole(template, from, to, &mut copied);
+            return Some(());
+        }
+        // A top-level array: each object element's values are holes, any
+        // other element is one.
+        let mut i = ws(json, from + 1);
+        if json.get(i) == Some(&b']') {
+            hole(template, from, to, &mut copied);
+            return Some(());
+        }
+        loop {
+            let end = value_end(json, i)?;
+            if json[i] == b'{' {
+                members(json, i, |f, t| {
+                    hole(template, f, t, &mut copied);
+                    Some(())
+                })?;
+            } else {
+                hole(template, i, end, &mut copied);
+            }
+            i = ws(json, end);
+            match json.get(i)? {
+                b',' => i = ws(json, i + 1),
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    })?;
+    at = value_end(json, at)?;
+    if ws(json, at) != json.len() {
+        return None;
+    }
+    template.extend_from_slice(&json[copied..]);
+    Some(())
+}
+
+/// Calls `value` with the span of each member value of the object at `at`.
+fn members(
+    json: &[u8],
+    at: usize,
+    mut value: impl FnMut(usize, usize) -> Option<()>,
+) -> Option<()> {
+    let mut i = ws(json, at + 1);
+    if json.get(i) == Some(&b'}') {
+        return Some(());
+    }
+    loop {
+        if json.get(i) != Some(&b'"') {
+            return None;
+        }
+        i = ws(json, string_end(json, i)?);
+        if json.get(i) != Some(&b':') {
+            return None;
+        }
+        let from = ws(json, i + 1);
+        let to = value_end(json, from)?;
+        value(from, to)?;
+        i = ws(json, to);
+        match json.get(i)? {
+            b',' => i = ws(json, i + 1),
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// Past the whitespace at `i`.
+fn ws(json: &[u8], mut i: usize) -> usize {
+    while matches!(json.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Past the string starting at `i` (its opening quote).
+fn string_end(json: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match json.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// Past the value starting at `i`. Relies on the text being JSON (records
+/// are parsed before they are coded); a wrong guess costs only the coding.
+fn value_end(json: &[u8], i: usize) -> Option<usize> {
+    match json.get(i)? {
+        b'"' => string_end(json, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match json.get(j)? {
+                    b'"' => {
+                        j = string_end(json, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while json
+                .get(j)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+/// `n` digits at the start of `s`.
+fn digits(s: &[u8], n: usize) -> Option<i64> {
+    let d = s.get(..n)?;
+    d.iter()
+        .all(u8::is_ascii_digit)
+        .then(|| d.iter().fold(0i64, |n, &b| n * 10 + i64::from(b - b'0')))
+}
+
+/// `"YYYY-MM-DD"`, quotes included, as days since 1970-01-01.
+fn read_date(v: &[u8]) -> Option<i64> {
+    if v.len() != 12 || v[0] != b'"' || v[11] != b'"' {
+        return None;
+    }
+    ymd(&v[1..11])
+}
+
+/// `YYYY-MM-DD` as days since 1970-01-01.
+fn ymd(v: &[u8]) -> Option<i64> {
+    if v.len() != 10 || v[4] != b'-' || v[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(v, 4)?, digits(&v[5..], 2)?, digits(&v[8..], 2)?);
+    let valid = (1..=12).contains(&m)
+        && d >= 1
+        && d <= i64::from(crate::date::days_in_month(y as i32, m as u32))
+        && y >= 1;
+    valid.then(|| {
+        crate::date::Date {
+            year: y as i32,
+            month: m as u32,
+            day: d as u32,
+        }
+        .to_days()
+    })
+}
+
+/// `"YYYY-MM-DDTHH:MM:00+HH:MM"` or `…:00Z"`: local minutes and offset.
+/// Times with seconds or fractions are kept as fragments.
+fn read_time(v: &[u8]) -> Option<Clock> {
+    let n = v.len();
+    if n < 22 || v[0] != b'"' || v[n - 1] != b'"' || v[11] != b'T' || v[14] != b':' {
+        return None;
+    }
+    let day = ymd(&v[1..11])?;
+    let (h, m) = (digits(&v[12..], 2)?, digits(&v[15..], 2)?);
+    if h > 23 || m > 59 || &v[17..20] != b":00" {
+        return None;
+    }
+    let (offset, zulu) = match &v[20..n - 1] {
+        b"Z" => (0, true),
+        [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 && rest[2] == b':' => {
+            let (oh, om) = (digits(rest, 2)?, digits(&rest[3..], 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let minutes = oh * 60 + om;
+            (if *sign == b'-' { -minutes } else { minutes }, false)
+        }
+        _ => return None,
+    };
+    // "-00:00" means something else than "+00:00" (RFC 3339 4.3); not coded.
+    if offset == 0 && !zulu && v[20] == b'-' {
+        return None;
+    }
+    Some(Clock {
+        minutes: day * 1440 + h * 60 + m,
+        offset,
+        zulu,
+    })
+}
+
+/// A JSON integer without sign, leading zero or fraction.
+fn read_int(v: &[u8]) -> Option<u64> {
+    if v.is_empty()
+        || v.len() > 19
+        || !v.iter().all(u8::is_ascii_digit)
+        || (v[0] == b'0' && v.len() > 1)
+    {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0')))
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> Result<i64, Damaged> {
+    // Values past this could overflow the clock; no record has them.
+    if n > 1 << 40 {
+        return Err(Damaged("a step of time out of range"));
+    }
+    Ok((n >> 1) as i64 ^ -((n & 1) as i64))
+}
+
+/// LEB128.
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, Damaged> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.bytes.get(self.at).ok_or(Damaged("cut short"))?;
+            self.at += 1;
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err(Damaged("a number over 64 bits"))
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], Damaged> {
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| self.at.checked_add(n))
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or(Damaged("cut short"))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GTIN: [u8; 14] = *b"08930002000017";
+
+    fn keys() -> Keys<'static> {
+        Keys {
+            gtin: GTIN,
+            lot: b"L2510",
+        }
+    }
+
+    fn round_trip(enc: &mut Encoder, json: &str) -> Vec<u8> {
+        let mut coded = Vec::new();
+        enc.encode(json.as_bytes(), keys(), &mut coded);
+        let (bytes, ends) = (enc.bytes.clone(), enc.ends.clone());
+        let mut out = Vec::new();
+        decode(
+            &coded,
+            |id| fragment_of(&bytes, &ends, id),
+            keys(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), json);
+        coded
+    }
+
+    const BATCH: &str = r#"{"gtin": "08930002000017", "lot": "L2510", "production_date": "2025-01-01", "expiry_date": "2026-03-01", "quantity": 1000, "events": [{"step": "harvesting", "time": "2025-01-01T07:00:00+07:00", "place": {"name": "Cát Hải", "province": "Hải Phòng"}, "actor": {"gln": "8930001000018", "name": "HTX"}}, {"step": "processing", "time": "2025-01-01T08:13:00+07:00", "place": {"name": "Cát Hải", "province": "Hải Phòng"}, "actor": {"gln": "8930001000018", "name": "HTX"}}, {"step": "shipping", "time": "2025-01-02T23:52:00Z", "place": {"name": "Long Biên"}, "actor": {"gln": "8930003000047"}}]}"#;
+
+    #[test]
+    fn a_batch_is_coded_small_and_decoded_byte_for_byte() {
+        let mut enc = Encoder::default();
+        round_trip(&mut enc, BATCH);
+        // The second batch of the same layout pays no template or fragment.
+        let second = BATCH
+            .replace("1000", "1200")
+            .replace("07:00:00", "06:40:00");
+        let coded = round_trip(&mut enc, &second);
+        assert!(coded[0] != 0, "coded, not kept as text");
+        assert!(coded.len() < 40, "{} bytes", coded.len());
+    }
+
+    #[test]
+    fn records_it_cannot_reproduce_are_kept_as_text() {
+        let mut enc = Encoder::default();
+        for json in [
+            "[1, 2]",
+            "{}",
+            r#"{"a": 1} trailing"#,
+            r#"{"time": "2025-01-01T07:00:00.5+07:00", "n": -3, "x": 1e5, "z": 012}"#,
+            r#"{"t": "2025-01-01T07:00:00-00:00", "d": "2025-02-30"}"#,
+        ] {
+            round_trip(&mut enc, json);
+        }
+        let mut coded = Vec::new();
+        enc.encode(b"{}", keys(), &mut coded);
+        assert_eq!(coded, b"\0{}");
+    }
+
+    #[test]
+    fn escapes_whitespace_and_nesting_are_kept() {
+        let mut enc = Encoder::default();
+        round_trip(
+            &mut enc,
+            "{ \"note\" : \"a \\\"quoted\\\" \\\\ word\",\n\t\"events\" : [ 1 , {\"x\":[{}]} , [] , \"s\" ], \"e\": [ ] }",
+        );
+    }
+
+    #[test]
+    fn a_full_dictionary_writes_values_into_the_record() {
+        let mut enc = Encoder::with_limit(200);
+        round_trip(&mut enc, BATCH);
+        let (bytes, _) = enc.finish();
+        assert!(bytes.len() <= 200);
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_not_a_panic() {
+        let mut enc = Encoder::default();
+        let mut coded = Vec::new();
+        enc.encode(BATCH.as_bytes(), keys(), &mut coded);
+        let (bytes, ends) = enc.finish();
+        let fragment = |id| fragment_of(&bytes, &ends, id);
+        for cut in 0..coded.len() {
+            let mut out = Vec::new();
+            assert!(decode(&coded[..cut], fragment, keys(), &mut out).is_err());
+        }
+        for i in 0..coded.len() {
+            for flip in [0x01, 0x08, 0x40, 0x80, 0xff] {
+                let mut bad = coded.clone();
+                bad[i] ^= flip;
+                let _ = decode(&bad, fragment, keys(), &mut Vec::new());
+            }
+        }
+        for word in [u64::MAX, 1 << 62 | DATE, 1 << 41 | TIME, 9 << 3 | KEY] {
+            let mut bad = vec![1];
+            varint(&mut bad, word);
+            assert!(decode(&bad, fragment, keys(), &mut Vec::new()).is_err());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_object_round_trips(value in json_object()) {
+            let mut enc = Encoder::default();
+            // A value outside an array is always a hole, and a record with
+            // a hole is coded (one with none is as short as text).
+            let coded = value.as_object().unwrap().values().any(|v| !v.is_array());
+            let text = value.to_string();
+            proptest::prop_assert!(round_trip(&mut enc, &text)[0] != 0 || !coded);
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            proptest::prop_assert!(round_trip(&mut enc, &pretty)[0] != 0 || !coded);
+        }
+    }
+
+    fn json_object() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            (0i64..200_000, 0u32..1440, -720i64..840).prop_map(|(d, m, o)| {
+                let mut t = Vec::new();
+                Clock {
+                    minutes: d * 1440 + i64::from(m),
+                    offset: o,
+                    zulu: false,
+                }
+                .write(&mut t);
+                serde_json::from_slice(&t).unwrap()
+            }),
+            "[ -~À-ỹ\"\\\\]{0,12}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from("08930002000017")),
+            Just(serde_json::Value::from("L2510")),
+            Just(serde_json::Value::from("2025-01-01")),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        });
+        proptest::collection::btree_map("[a-z]{1,6}", value, 0..6)
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()))
+    }
+}
