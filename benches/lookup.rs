@@ -295,6 +295,32 @@ fn lookups(c: &mut Criterion) {
             )
         })
     });
+    // A batch's JSON as an answer writes it: decoded from its coded form
+    // (index format 3), against copying the same bytes stored as text (what
+    // format 2 did), over batches spread across the index.
+    let batches = d.index.header().batches as usize;
+    let spread: Vec<u32> = (0..4096).map(|k| (k * batches / 4096) as u32).collect();
+    let texts: Vec<Vec<u8>> = spread
+        .iter()
+        .map(|&b| d.index.batch_at(b).json().into_bytes())
+        .collect();
+    let mut out = Vec::with_capacity(4096);
+    g.bench_function("batch_json_decoded", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFF;
+            out.clear();
+            d.index.batch_at(spread[i]).write_json(&mut out);
+            black_box(out.len())
+        })
+    });
+    g.bench_function("batch_json_copied_as_text", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFF;
+            out.clear();
+            out.extend_from_slice(&texts[i]);
+            black_box(out.len())
+        })
+    });
     // The same answer as a page, from the index alone: with the product and
     // batch sections kept, as the server keeps them per generation, and
     // with every section rendered afresh (what a page costs when its
