@@ -66,7 +66,7 @@ impl Date {
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits.
-pub(crate) fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
     let mut digits = [b'0'; 20];
     let mut rest = n;
     let mut len = 0;

@@ -686,7 +686,7 @@ fn an_s3_compatible_server_carries_a_fleet_round() {
     // download in more than one range.
     let snapshot = tmp.path().join("snapshot");
     let synth = tracescan::synth::Config {
-        products: 2_000,
+        products: 3_000,
         batches_per_product: 10,
         items_per_batch: 10,
         ..tracescan::synth::Config::default()

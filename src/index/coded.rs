@@ -93,6 +93,8 @@ pub fn decode<'d>(
     }
     let mut template = fragment(template - 1).ok_or(Damaged("no such template"))?;
     let mut clock = Clock::default();
+    let mut days = DayText::new();
+    out.reserve(template.len() + 8 * coded.len());
     // Where the recent holes' values lie in `out`, for SAME.
     let mut recent = [(0usize, 0usize); SAME_BACK + 1];
     let mut holes = 0usize;
@@ -123,7 +125,7 @@ pub fn decode<'d>(
                 }
                 clock.minutes = day * 1440;
                 out.push(b'"');
-                crate::date::Date::from_days(day).write_to(out);
+                out.extend_from_slice(days.of(day));
                 out.push(b'"');
             }
             TIME | TIME_AT => {
@@ -143,7 +145,7 @@ pub fn decode<'d>(
                     return Err(Damaged("a time outside the calendar"));
                 }
                 clock.minutes = minutes;
-                clock.write(out);
+                clock.write(&mut days, out);
             }
             KEY => match payload {
                 0 => {
@@ -186,28 +188,63 @@ impl Clock {
         self.minutes.div_euclid(1440)
     }
 
-    /// `"YYYY-MM-DDTHH:MM:00+HH:MM"` (or `Z`), quotes included.
-    fn write(&self, out: &mut Vec<u8>) {
-        use crate::date::{Date, push_padded};
+    /// `"YYYY-MM-DDTHH:MM:00+HH:MM"` (or `Z`), quotes included, in one
+    /// copy.
+    fn write(&self, days: &mut DayText, out: &mut Vec<u8>) {
         let in_day = self.minutes.rem_euclid(1440) as u64;
-        out.push(b'"');
-        Date::from_days(self.day()).write_to(out);
-        out.push(b'T');
-        push_padded(out, in_day / 60, 2);
-        out.push(b':');
-        push_padded(out, in_day % 60, 2);
-        out.extend_from_slice(b":00");
+        let mut t = *b"\"YYYY-MM-DDTHH:MM:00+HH:MM\"";
+        t[1..11].copy_from_slice(days.of(self.day()));
+        t[12..14].copy_from_slice(&two(in_day / 60));
+        t[15..17].copy_from_slice(&two(in_day % 60));
         if self.zulu {
-            out.push(b'Z');
-        } else {
-            out.push(if self.offset < 0 { b'-' } else { b'+' });
-            let offset = self.offset.unsigned_abs();
-            push_padded(out, offset / 60, 2);
-            out.push(b':');
-            push_padded(out, offset % 60, 2);
+            t[20] = b'Z';
+            t[21] = b'"';
+            return out.extend_from_slice(&t[..22]);
         }
-        out.push(b'"');
+        let offset = self.offset.unsigned_abs();
+        t[20] = if self.offset < 0 { b'-' } else { b'+' };
+        t[21..23].copy_from_slice(&two(offset / 60));
+        t[24..26].copy_from_slice(&two(offset % 60));
+        out.extend_from_slice(&t);
     }
+}
+
+/// The text of the last day written: most stages of a batch fall on a day
+/// already written, and the calendar's arithmetic is the dearest part of a
+/// time.
+struct DayText {
+    day: i64,
+    text: [u8; 10],
+}
+
+impl DayText {
+    fn new() -> DayText {
+        DayText {
+            day: i64::MIN,
+            text: [0; 10],
+        }
+    }
+
+    /// `YYYY-MM-DD` of `day` (days since 1970-01-01, within the calendar).
+    fn of(&mut self, day: i64) -> &[u8; 10] {
+        if day != self.day {
+            let date = crate::date::Date::from_days(day);
+            let year = date.year.max(0) as u64;
+            self.text[..2].copy_from_slice(&two(year / 100 % 100));
+            self.text[2..4].copy_from_slice(&two(year % 100));
+            self.text[4] = b'-';
+            self.text[5..7].copy_from_slice(&two(u64::from(date.month)));
+            self.text[7] = b'-';
+            self.text[8..10].copy_from_slice(&two(u64::from(date.day)));
+            self.day = day;
+        }
+        &self.text
+    }
+}
+
+/// Two decimal digits of `n` (below 100).
+fn two(n: u64) -> [u8; 2] {
+    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
 }
 
 /// Codes batch records, collecting the fragment dictionary as it goes.
@@ -782,7 +819,7 @@ mod tests {
                     offset: o,
                     zulu: false,
                 }
-                .write(&mut t);
+                .write(&mut DayText::new(), &mut t);
                 serde_json::from_slice(&t).unwrap()
             }),
             "[ -~À-ỹ\"\\\\]{0,12}".prop_map(serde_json::Value::from),
