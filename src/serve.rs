@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::build::{self, BuildError, Options};
 use crate::fleet::{Fleet, FleetError};
 use crate::http::{self, App, Scope, admin};
-use crate::index::{Index, IndexError, cache};
+use crate::index::{Index, IndexError, Residency, cache};
 use crate::live::overlay::Overlay;
 use crate::live::scans::{self, Scans};
 use crate::remote::{Follower, Remote, RemoteError};
@@ -156,6 +156,11 @@ pub struct Config {
     /// times the failures they need). 0 closes at once, as a lone server may.
     #[arg(long, default_value_t = 0, env = "TRACESCAN_UNREADY_BEFORE_STOP_MS")]
     pub unready_before_stop_ms: u64,
+    /// How each served index is kept in memory: `lock` (mlock: no page is
+    /// evicted), `advise` (MADV_WILLNEED: read ahead, the page cache decides
+    /// what stays), or `auto` (lock when it fits with room to spare).
+    #[arg(long, value_enum, default_value = "auto", env = "TRACESCAN_RESIDENCY")]
+    pub residency: Residency,
     /// How log lines are written: `json` (one object a line, for a log
     /// pipeline), `text`, or `auto` (text, coloured on a terminal).
     #[arg(long, value_enum, default_value = "auto", env = "TRACESCAN_LOG_FORMAT")]
@@ -351,6 +356,7 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
     let settings = Settings {
         utc_offset: config.utc_offset,
         warn_above: config.scan_warn_above,
+        residency: config.residency,
     };
     let state_dir = config
         .state_dir

@@ -18,7 +18,7 @@ use memmap2::Mmap;
 use crate::code;
 use crate::date::{Date, rfc3339_utc, unix_now};
 use crate::index::format::ArchivedLinkEntry;
-use crate::index::{Index, LinksRef};
+use crate::index::{Index, Kept, LinksRef, Residency};
 use crate::live::Context;
 use crate::live::overlay::{Changes, Overlay};
 use crate::live::scans::Scans;
@@ -40,6 +40,8 @@ pub struct Settings {
     pub utc_offset: i64,
     /// Above this many scans, an item answer warns `scanned_many_times`.
     pub warn_above: u64,
+    /// How each index's mapping is kept in memory while it serves.
+    pub residency: Residency,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
         Settings {
             utc_offset: 7 * 3600,
             warn_above: DEFAULT_WARN_ABOVE,
+            residency: Residency::Auto,
         }
     }
 }
@@ -60,6 +63,8 @@ pub struct Generation {
     pub number: u64,
     /// The file it was opened from.
     pub path: PathBuf,
+    /// Whether its pages are locked in memory (see [`Residency`]).
+    pub locked: bool,
     /// What `/v1/index` says of it, rendered at load.
     info: serde_json::Value,
     /// The product and batch sections of its pages, as rendered so far.
@@ -249,6 +254,19 @@ impl Service {
     /// Requests under way finish on the generation they started with. Status
     /// changes the new index carries itself are retired.
     pub fn install(&self, index: Index<Mmap>, path: &Path) -> u64 {
+        let locked = match index.keep_resident(self.settings.residency) {
+            Kept::Locked => true,
+            Kept::Advised { instead_of_lock } => {
+                if !instead_of_lock.is_empty() {
+                    tracing::warn!(
+                        "{} is not locked in memory: {instead_of_lock}; the page cache \
+                         decides what of it stays",
+                        path.display()
+                    );
+                }
+                false
+            }
+        };
         let number = self.numbers.fetch_add(1, Ordering::Relaxed) + 1;
         let h = index.header();
         let info = serde_json::json!({
@@ -262,12 +280,14 @@ impl Service {
             // business on a public endpoint.
             "file": path.file_name().map(|n| n.to_string_lossy()),
             "generation": number,
+            "locked_in_memory": locked,
         });
         self.mapped.fetch_add(1, Ordering::Relaxed);
         let generation = Arc::new(Generation {
             index,
             number,
             path: path.to_owned(),
+            locked,
             info,
             sections: page::Sections::new(PAGE_SECTIONS_BYTES),
             _mapped: MappedGuard(self.mapped.clone()),

@@ -462,6 +462,7 @@ fn item_answers_count_scans_and_warn_above_the_threshold() {
         "# TYPE tracescan_scan_unflushed_items gauge\n",
         "# TYPE tracescan_scan_last_flush_timestamp_seconds gauge\n",
         "# TYPE tracescan_scans_total counter\n",
+        "# TYPE tracescan_index_locked_bytes gauge\n",
     ] {
         assert!(metrics.contains(line), "{line:?} missing from\n{metrics}");
     }

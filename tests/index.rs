@@ -10,8 +10,8 @@ use common::{data, index_bytes};
 use proptest::prelude::*;
 use rkyv::util::AlignedVec;
 use tracescan::code::Gtin;
-use tracescan::index::Index;
 use tracescan::index::format::{FormatError, HEADER_LEN, Header, Verified};
+use tracescan::index::{Index, Kept, Residency};
 
 fn aligned(bytes: &[u8]) -> AlignedVec {
     let mut v = AlignedVec::with_capacity(bytes.len());
@@ -493,4 +493,43 @@ proptest! {
         }
         prop_assert!(index.item_by_stamp("ZZ-NONE").is_none());
     }
+}
+
+/// How many bytes this process may lock in memory (`/proc/self/limits`).
+fn lock_limit() -> u64 {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))
+        .unwrap();
+    let soft = line.split_whitespace().nth(3).unwrap();
+    soft.parse().unwrap_or(u64::MAX)
+}
+
+/// `lock` locks the mapping, or says why the kernel refused and advises
+/// instead; `advise` only advises; `auto` locks an index this small.
+#[test]
+fn a_served_index_is_locked_in_memory_or_says_why_not() {
+    let index = Index::open(&data("fixtures/sample-v3.tsidx")).unwrap();
+    let can_lock = lock_limit() >= index.file_len();
+    for residency in [Residency::Lock, Residency::Auto] {
+        match index.keep_resident(residency) {
+            Kept::Locked => assert!(can_lock, "locked beyond the limit"),
+            Kept::Advised { instead_of_lock } => {
+                assert!(!can_lock, "{residency:?} did not lock: {instead_of_lock}");
+                assert!(
+                    instead_of_lock.contains("the kernel refused to lock it"),
+                    "{instead_of_lock}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        index.keep_resident(Residency::Advise),
+        Kept::Advised {
+            instead_of_lock: String::new()
+        }
+    );
+    // The index still answers after either.
+    assert!(index.item_by_stamp("VN-0001-1003").is_some());
 }

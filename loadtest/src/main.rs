@@ -4,6 +4,8 @@
 //! - `loadgen run`: one measured run (open loop at `--rate`, or closed loop).
 //! - `loadgen prerender`: writes the answers of a workload as static files,
 //!   for a static server to serve side by side.
+//! - `loadgen urls`: the distinct requests of a workload as URLs, for
+//!   another client to send.
 //! - `loadgen plot`: one latency plot from several runs' JSON files.
 
 mod client;
@@ -38,6 +40,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         target: SocketAddr,
         /// Where the files go: scan/<code as sent> and dl/<path>.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the distinct requests of a workload as URLs, one a line: the
+    /// same traffic for another client (oha's `--urls-from-file`).
+    Urls {
+        #[command(flatten)]
+        work: WorkArgs,
+        /// The server, on loopback.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        target: SocketAddr,
         #[arg(long)]
         out: PathBuf,
     },
@@ -138,6 +151,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let workload = draw(&work)?;
             let written = prerender(&workload, target, &out)?;
             println!("{written} answers written under {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Urls { work, target, out } => {
+            if !target.ip().is_loopback() {
+                bail!("{target}: load tests stay on loopback");
+            }
+            let workload = draw(&work)?;
+            let mut urls = String::new();
+            for case in &workload.cases {
+                urls.push_str(&format!("http://{target}{}\n", case.target));
+            }
+            std::fs::write(&out, urls).with_context(|| out.display().to_string())?;
+            println!("{} URLs written to {}", workload.cases.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Plot { out, runs } => {

@@ -35,6 +35,16 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             service.mapped_generations(),
         ),
         (
+            "tracescan_index_locked_bytes",
+            "gauge",
+            "Bytes of the served index locked in memory (0: left to the page cache).",
+            service
+                .current()
+                .as_ref()
+                .filter(|g| g.locked)
+                .map_or(0, |g| g.index.file_len()),
+        ),
+        (
             "tracescan_swaps_total",
             "counter",
             "Indexes swapped in.",

@@ -458,6 +458,18 @@ pub fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(file) }
 }
 
+/// Pins the pages of `map` in memory (`mlock`), faulting in those not yet
+/// read: the kernel may then not evict them, whatever else wants memory.
+pub fn lock(map: &memmap2::Mmap) -> io::Result<()> {
+    map.lock()
+}
+
+/// Tells the kernel the whole of `map` will be needed (`MADV_WILLNEED`): it
+/// reads ahead what is not in memory, and may still evict it later.
+pub fn advise_will_need(map: &memmap2::Mmap) -> io::Result<()> {
+    map.advise(memmap2::Advice::WillNeed)
+}
+
 /// Bytes that passed every check of `verify`: the only way to read a payload.
 pub struct Verified<D> {
     data: D,
@@ -502,6 +514,11 @@ impl<D: AsRef<[u8]>> Verified<D> {
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// What the bytes are held in (the mapping, for an opened file).
+    pub fn data(&self) -> &D {
+        &self.data
     }
 
     /// The whole file, header included.

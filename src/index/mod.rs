@@ -70,6 +70,96 @@ pub struct Index<D = Mmap> {
     slots: [Slots; 4],
 }
 
+/// How a served index's mapping is kept in memory. A page of the index not
+/// in memory costs its answer a disk read (a millisecond, not a
+/// microsecond), and at national scale the index is a good part of the
+/// machine's memory: left to the page cache, a build, a backup or a log
+/// rotation running beside the server would evict it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Residency {
+    /// `lock` when the index fits in the memory available with room to
+    /// spare (an eighth of the machine's, at least 1 GiB), else `advise`.
+    #[default]
+    Auto,
+    /// Lock every page in memory (`mlock`, which also reads in what is not
+    /// yet there); `advise` when the kernel refuses (`RLIMIT_MEMLOCK`
+    /// without CAP_IPC_LOCK).
+    Lock,
+    /// Only tell the kernel the whole index will be needed: it reads ahead,
+    /// and may evict under pressure.
+    Advise,
+}
+
+/// What [`Index::keep_resident`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    Locked,
+    /// Advised, and why not locked (empty when advising was asked for).
+    Advised {
+        instead_of_lock: String,
+    },
+}
+
+impl Index<Mmap> {
+    /// Keeps the mapping in memory as `residency` asks, before the index
+    /// serves. Cost: locking reads in every page not in memory (none, right
+    /// after verification read the file, unless memory is short).
+    pub fn keep_resident(&self, residency: Residency) -> Kept {
+        let map = self.data.data();
+        let lock = match residency {
+            Residency::Lock => Ok(()),
+            Residency::Advise => Err(String::new()),
+            Residency::Auto => fits_in_memory(map.len() as u64),
+        };
+        let locked = lock.and_then(|()| {
+            format::lock(map).map_err(|e| format!("the kernel refused to lock it: {e}"))
+        });
+        match locked {
+            Ok(()) => Kept::Locked,
+            Err(why) => {
+                // Advice is a hint: a kernel that ignores it leaves the
+                // page cache in charge, as without it.
+                let _ = format::advise_will_need(map);
+                Kept::Advised {
+                    instead_of_lock: why,
+                }
+            }
+        }
+    }
+}
+
+/// `Ok` when `bytes` fit in the memory available with room to spare.
+fn fits_in_memory(bytes: u64) -> Result<(), String> {
+    let (total, available) = memory();
+    let spare = (total / 8).max(1 << 30);
+    if bytes.saturating_add(spare) > available {
+        return Err(format!(
+            "{bytes} bytes would leave less than {spare} of the {available} bytes available"
+        ));
+    }
+    Ok(())
+}
+
+/// The machine's memory and how much of it is available, in bytes: from
+/// `/proc/meminfo`, or, where a sandbox hides it (systemd's
+/// `ProcSubset=pid`), half the machine's memory, so that a swap's two
+/// indexes fit.
+fn memory() -> (u64, u64) {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| {
+        meminfo.lines().find_map(|l| {
+            let kib = l.strip_prefix(name)?.trim().strip_suffix("kB")?;
+            kib.trim().parse::<u64>().ok().map(|k| k * 1024)
+        })
+    };
+    if let (Some(total), Some(available)) = (field("MemTotal:"), field("MemAvailable:")) {
+        return (total, available);
+    }
+    let info = rustix::system::sysinfo();
+    let total = info.totalram.saturating_mul(u64::from(info.mem_unit));
+    (total, total / 2)
+}
+
 impl Index<Mmap> {
     /// Maps and verifies the index at `path`.
     ///
@@ -159,6 +249,11 @@ impl<D: AsRef<[u8]>> Index<D> {
 
     pub fn header(&self) -> &Header {
         self.data.header()
+    }
+
+    /// The file's length, header included.
+    pub fn file_len(&self) -> u64 {
+        self.data.bytes().len() as u64
     }
 
     /// The manifest's export time, if it gave one.
@@ -457,5 +552,15 @@ impl<'a> ItemRef<'a> {
     }
     pub fn has_batch(&self) -> bool {
         self.entry.batch().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn auto_locks_what_fits_with_room_to_spare_and_says_why_not_otherwise() {
+        assert_eq!(super::fits_in_memory(4096), Ok(()));
+        let why = super::fits_in_memory(u64::MAX / 2).unwrap_err();
+        assert!(why.contains("would leave less than"), "{why}");
     }
 }
