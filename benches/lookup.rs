@@ -599,6 +599,34 @@ fn file_lookups(c: &mut Criterion) {
             black_box(index.item(&p, serial).map(|it| it.serial().len()))
         })
     });
+    // The same, with the item's slot loading while the product is probed
+    // (what a scan's lookup does): the two probes' first reads overlap.
+    g.bench_function("index_item_hit_slot_prefetched", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let (gtin, serial) = &keys[i];
+            index.prefetch_item(*gtin, serial);
+            let p = index.product(*gtin).unwrap();
+            black_box(index.item(&p, serial).map(|it| it.serial().len()))
+        })
+    });
+    // A whole JSON answer to an item's element string, from the index.
+    let codes: Vec<String> = keys
+        .iter()
+        .map(|(gtin, serial)| format!("(01){gtin}(21){serial}"))
+        .collect();
+    let today = Date {
+        year: 2026,
+        month: 11,
+        day: 22,
+    };
+    g.bench_function("answer_item_element_string", |b| {
+        b.iter(|| {
+            i = (i + 1) & 0xFFFF;
+            let scan = service::Request::json(&codes[i]);
+            black_box(service::answer_from_index(&index, &scan, today).body.len())
+        })
+    });
     g.bench_function("index_product_miss", |b| {
         b.iter(|| {
             i = (i + 1) & 0xFFFF;

@@ -238,7 +238,11 @@ fn resolve_gs1<'a, D: AsRef<[u8]>>(
     today: Date,
     changes: &'a Changes,
 ) -> Option<Found<'a>> {
-    let product = index.product(code.gtin()?)?;
+    let gtin = code.gtin()?;
+    if let Some(serial) = code.serial() {
+        index.prefetch_item(gtin, serial);
+    }
+    let product = index.product(gtin)?;
     let mut warnings = Vec::new();
     let item = code.serial().and_then(|serial| {
         let item = index.item(&product, serial);

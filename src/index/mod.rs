@@ -309,6 +309,24 @@ impl<D: AsRef<[u8]>> Index<D> {
         Some(self.product_at(id as u32))
     }
 
+    /// Starts loading the slot where item `serial` of `gtin` would be found,
+    /// so that its probe's first read overlaps the product's probe: the item
+    /// is keyed by the GTIN the code carries, not by anything the product's
+    /// entry holds.
+    #[inline]
+    pub fn prefetch_item(&self, gtin: Gtin, serial: &str) {
+        let p = self.payload();
+        let hash = key_hash(
+            self.header().hash_seed,
+            Table::Items,
+            gtin.as_u64(),
+            serial.as_bytes(),
+        );
+        if let Some(slot) = p.item_slots.get(home_slot(hash, p.item_slots.len())) {
+            format::prefetch(slot);
+        }
+    }
+
     /// The batch `lot` of `product`.
     pub fn batch(&self, product: &ProductRef<'_>, lot: &str) -> Option<BatchRef<'_>> {
         let p = self.payload();
@@ -351,21 +369,29 @@ impl<D: AsRef<[u8]>> Index<D> {
         Some(self.item_at(id))
     }
 
+    /// Product number `id`; starts loading its JSON, which an answer
+    /// copies after its other reads.
     pub fn product_at(&self, id: u32) -> ProductRef<'_> {
         let entry = &self.payload().products[id as usize];
-        ProductRef {
-            id,
-            entry,
-            json: self.data.json(&entry.json),
+        let json = self.data.json(&entry.json);
+        if let Some(first) = json.first() {
+            format::prefetch(first);
         }
+        ProductRef { id, entry, json }
     }
 
+    /// Batch number `id`; starts loading its coded JSON, as
+    /// [`Index::product_at`] does.
     pub fn batch_at(&self, id: u32) -> BatchRef<'_> {
         let entry = &self.payload().batches[id as usize];
+        let coded = self.data.json(&entry.json);
+        if let Some(first) = coded.first() {
+            format::prefetch(first);
+        }
         BatchRef {
             id,
             entry,
-            coded: self.data.json(&entry.json),
+            coded,
             payload: self.payload(),
         }
     }
