@@ -48,9 +48,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-wait_ready() { # URL: any HTTP answer will do; an index of 100 M items takes a while to verify
-  for _ in $(seq 1 3000); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ] && return 0; sleep 0.1
+wait_ready() { # URL: a 200 (tracescan answers /readyz 503 until its index is verified,
+  # which at 100 M items takes a minute or more from a cold page cache)
+  for _ in $(seq 1 6000); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.1
   done
   echo "not ready: $1" >&2; exit 1
 }
@@ -58,7 +59,7 @@ drop_caches() {
   if [ -w /proc/sys/vm/drop_caches ]; then sync; echo 3 > /proc/sys/vm/drop_caches; echo "page cache dropped"
   else echo "page cache NOT dropped (not allowed here)"; fi
 }
-cpu_ns() { awk '{s += $1} END {printf "%d", s}' /proc/"$1"/task/*/schedstat; }
+cpu_ns() { awk '{s += $1} END {printf "%.0f", s}' /proc/"$1"/task/*/schedstat; }
 
 # 1. Snapshot and index.
 products=$(( (items + 99) / 100 ))

@@ -10,6 +10,7 @@ use common::{data, index_bytes};
 use proptest::prelude::*;
 use rkyv::util::AlignedVec;
 use tracescan::code::Gtin;
+use tracescan::index::coded::{HOLE, Part, check};
 use tracescan::index::format::{FormatError, HEADER_LEN, Header, Verified};
 use tracescan::index::{Index, Kept, Residency};
 
@@ -184,6 +185,27 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
     let blob_at = HEADER_LEN + good.header().payload_len as usize;
     let json_at = blob_at + p.products[0].json.at.to_native() as usize;
     let coded_at = blob_at + p.batches[0].json.at.to_native() as usize;
+    // Batch 0's template and the first fragment it takes as a value, as
+    // they lie in the dictionary.
+    let (mut template, mut value) = (None, None);
+    let coded = &good.bytes()[coded_at..][..p.batches[0].json.len.to_native() as usize];
+    check(
+        coded,
+        |id| p.fragment(id),
+        |part| match part {
+            Part::Template(id) => template = template.or(Some(id)),
+            Part::Value(id) => value = value.or(Some(id)),
+            _ => {}
+        },
+    )
+    .unwrap();
+    let template = p.fragment(template.unwrap()).unwrap();
+    let template_at = at(template.as_ptr());
+    let (key, hole) = (
+        template.iter().position(|&b| b == b'"').unwrap() + 1,
+        template.iter().position(|&b| b == HOLE).unwrap(),
+    );
+    let value_at = at(p.fragment(value.unwrap()).unwrap().as_ptr());
     let probes = good.header().max_probe;
     assert!(
         probes.iter().any(|&n| n > 0),
@@ -248,6 +270,19 @@ fn forged_fields_behind_recomputed_checksums_are_refused() {
             "a coded batch naming a template the index has not",
             Box::new(move |b, _| b[coded_at] = 0x7f),
             "the JSON of batch 0 is not a JSON object",
+        ),
+        (
+            "a template's hole moved into a key",
+            Box::new(move |b, _| {
+                b[template_at + key] = HOLE;
+                b[template_at + hole] = b'0';
+            }),
+            "a template, is not a JSON object with values taken out",
+        ),
+        (
+            "a dictionary value that is not JSON",
+            Box::new(move |b, _| b[value_at] = b'}'),
+            "a value, is not a JSON value",
         ),
         (
             "another hash seed",

@@ -108,43 +108,20 @@ pub fn decode<'d>(
             FRAG => out.extend_from_slice(fragment(payload).ok_or(Damaged("no such fragment"))?),
             LIT => out.extend_from_slice(r.take(payload)?),
             SAME => {
-                let back = payload as usize;
-                if back == 0 || back > SAME_BACK || back > holes {
-                    return Err(Damaged("a repeat reaches before the first value"));
-                }
-                let (from, to) = recent[(holes - back) % recent.len()];
+                let (from, to) = recent[(holes - same(payload, holes)?) % recent.len()];
                 out.extend_from_within(from..to);
             }
             INT => {
                 out.extend_from_slice(itoa::Buffer::new().format(payload).as_bytes());
             }
             DATE => {
-                let day = clock.day() + unzigzag(payload)?;
-                if !(MIN_DAY..=MAX_DAY).contains(&day) {
-                    return Err(Damaged("a date outside the calendar"));
-                }
-                clock.minutes = day * 1440;
+                let day = clock.date(payload)?;
                 out.push(b'"');
                 out.extend_from_slice(days.of(day));
                 out.push(b'"');
             }
             TIME | TIME_AT => {
-                let minutes = clock
-                    .minutes
-                    .checked_add(unzigzag(payload)?)
-                    .ok_or(Damaged("a time outside the calendar"))?;
-                if word & 7 == TIME_AT {
-                    let offset = r.varint()?;
-                    clock.offset = unzigzag(offset >> 1)?;
-                    clock.zulu = offset & 1 == 1;
-                    if clock.offset.abs() >= 24 * 60 || (clock.zulu && clock.offset != 0) {
-                        return Err(Damaged("a UTC offset out of range"));
-                    }
-                }
-                if !(MIN_DAY * 1440..=MAX_DAY * 1440).contains(&minutes) {
-                    return Err(Damaged("a time outside the calendar"));
-                }
-                clock.minutes = minutes;
+                clock.time(word, &mut r)?;
                 clock.write(&mut days, out);
             }
             KEY => match payload {
@@ -172,6 +149,112 @@ pub fn decode<'d>(
     Ok(())
 }
 
+/// Reads `coded` as [`decode`] does, without writing the record: `Ok`
+/// exactly when `decode` would succeed. `seen` is told of each [`Part`]
+/// `decode` would copy; verification checks those once each, and the rest
+/// is JSON by construction.
+pub fn check<'d>(
+    coded: &[u8],
+    fragment: impl Fn(u64) -> Option<&'d [u8]>,
+    mut seen: impl FnMut(Part<'_>),
+) -> Result<(), Damaged> {
+    let mut r = Reader {
+        bytes: coded,
+        at: 0,
+    };
+    let template = r.varint()?;
+    if template == 0 {
+        seen(Part::Text(&coded[r.at..]));
+        return Ok(());
+    }
+    seen(Part::Template(template - 1));
+    let template = fragment(template - 1).ok_or(Damaged("no such template"))?;
+    let mut clock = Clock::default();
+    for holes in 0..memchr::memchr_iter(HOLE, template).count() {
+        let word = r.varint()?;
+        let payload = word >> 3;
+        match word & 7 {
+            FRAG => {
+                fragment(payload).ok_or(Damaged("no such fragment"))?;
+                seen(Part::Value(payload));
+            }
+            LIT => seen(Part::Literal(r.take(payload)?)),
+            SAME => _ = same(payload, holes)?,
+            INT => {}
+            DATE => _ = clock.date(payload)?,
+            TIME | TIME_AT => clock.time(word, &mut r)?,
+            KEY => match payload {
+                0 => {}
+                1 => seen(Part::Lot),
+                _ => return Err(Damaged("an unknown key")),
+            },
+            _ => unreachable!("three bits"),
+        }
+    }
+    if r.at != coded.len() {
+        return Err(Damaged("bytes left after the last hole"));
+    }
+    Ok(())
+}
+
+/// A part of a decoded record that [`decode`] copies rather than writes:
+/// what verification must see to know the record is JSON. Everything else
+/// a hole writes (digits, dates, times, the GTIN, a value repeated) is JSON
+/// by construction.
+#[derive(Debug)]
+pub enum Part<'a> {
+    /// The record stored as text.
+    Text(&'a [u8]),
+    /// The template of the record: fragment `id`.
+    Template(u64),
+    /// Fragment `id`, as a hole's value.
+    Value(u64),
+    /// A value written into the record itself (LIT).
+    Literal(&'a [u8]),
+    /// The batch's lot, written between quotes.
+    Lot,
+}
+
+/// How many holes back a SAME hole of `payload` reaches, after `holes`
+/// holes.
+fn same(payload: u64, holes: usize) -> Result<usize, Damaged> {
+    let back = payload as usize;
+    if back == 0 || back > SAME_BACK || back > holes {
+        return Err(Damaged("a repeat reaches before the first value"));
+    }
+    Ok(back)
+}
+
+/// `template` with each hole filled by a number standing alone (` 0 `), for
+/// verification to parse: if that is a JSON object, so is every record
+/// decoded from it, whose holes hold JSON values. `None` for a hole inside
+/// a string, where no value can go (a number would pass there).
+pub fn template_filled(template: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(template.len() + 32);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in template {
+        if in_string {
+            if b == HOLE {
+                return None;
+            }
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            out.push(b);
+        } else if b == HOLE {
+            out.extend_from_slice(b" 0 ");
+        } else {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    Some(out)
+}
+
 /// The time the holes so far have reached.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Clock {
@@ -186,6 +269,38 @@ struct Clock {
 impl Clock {
     fn day(&self) -> i64 {
         self.minutes.div_euclid(1440)
+    }
+
+    /// Moves to the day of a DATE hole of `payload`; returns it.
+    fn date(&mut self, payload: u64) -> Result<i64, Damaged> {
+        let day = self.day() + unzigzag(payload)?;
+        if !(MIN_DAY..=MAX_DAY).contains(&day) {
+            return Err(Damaged("a date outside the calendar"));
+        }
+        self.minutes = day * 1440;
+        Ok(day)
+    }
+
+    /// Moves to the time of a TIME or TIME_AT hole of `word`, reading a
+    /// TIME_AT's offset from `r`.
+    fn time(&mut self, word: u64, r: &mut Reader<'_>) -> Result<(), Damaged> {
+        let minutes = self
+            .minutes
+            .checked_add(unzigzag(word >> 3)?)
+            .ok_or(Damaged("a time outside the calendar"))?;
+        if word & 7 == TIME_AT {
+            let offset = r.varint()?;
+            self.offset = unzigzag(offset >> 1)?;
+            self.zulu = offset & 1 == 1;
+            if self.offset.abs() >= 24 * 60 || (self.zulu && self.offset != 0) {
+                return Err(Damaged("a UTC offset out of range"));
+            }
+        }
+        if !(MIN_DAY * 1440..=MAX_DAY * 1440).contains(&minutes) {
+            return Err(Damaged("a time outside the calendar"));
+        }
+        self.minutes = minutes;
+        Ok(())
     }
 
     /// `"YYYY-MM-DDTHH:MM:00+HH:MM"` (or `Z`), quotes included, in one
@@ -714,6 +829,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), json);
+        assert_eq!(
+            check(&coded, |id| fragment_of(&bytes, &ends, id), |_| {}),
+            Ok(())
+        );
         coded
     }
 
@@ -767,27 +886,48 @@ mod tests {
     }
 
     #[test]
+    fn a_template_is_checked_with_its_holes_filled_by_a_number_standing_alone() {
+        let filled = |t: &[u8]| template_filled(t).map(|f| String::from_utf8(f).unwrap());
+        assert_eq!(filled(b"{\"a\": \x01}").unwrap(), "{\"a\":  0 }");
+        // A hole glued to a number or a word no longer parses.
+        let glued = filled(b"{\"a\": 1\x01}").unwrap();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&glued).is_err(),
+            "{glued}"
+        );
+        // Inside a string (escaped quotes included), no value can go.
+        assert_eq!(filled(b"{\"a\x01\": 1}"), None);
+        assert_eq!(filled(b"{\"a\\\"\x01\": 1}"), None);
+        assert!(filled(b"{\"a\\\\\": \x01}").is_some());
+    }
+
+    #[test]
     fn damaged_bytes_are_an_error_not_a_panic() {
         let mut enc = Encoder::default();
         let mut coded = Vec::new();
         enc.encode(BATCH.as_bytes(), keys(), &mut coded);
         let (bytes, ends) = enc.finish();
         let fragment = |id| fragment_of(&bytes, &ends, id);
+        // What verification's walk says of any bytes is what decoding does.
+        let both = |bad: &[u8]| {
+            let decoded = decode(bad, fragment, keys(), &mut Vec::new());
+            assert_eq!(check(bad, fragment, |_| {}), decoded, "{bad:?}");
+            decoded
+        };
         for cut in 0..coded.len() {
-            let mut out = Vec::new();
-            assert!(decode(&coded[..cut], fragment, keys(), &mut out).is_err());
+            assert!(both(&coded[..cut]).is_err());
         }
         for i in 0..coded.len() {
             for flip in [0x01, 0x08, 0x40, 0x80, 0xff] {
                 let mut bad = coded.clone();
                 bad[i] ^= flip;
-                let _ = decode(&bad, fragment, keys(), &mut Vec::new());
+                let _ = both(&bad);
             }
         }
         for word in [u64::MAX, 1 << 62 | DATE, 1 << 41 | TIME, 9 << 3 | KEY] {
             let mut bad = vec![1];
             varint(&mut bad, word);
-            assert!(decode(&bad, fragment, keys(), &mut Vec::new()).is_err());
+            assert!(both(&bad).is_err());
         }
     }
 

@@ -774,17 +774,54 @@ fn check_json<D: AsRef<[u8]>>(v: &Verified<D>) -> Result<(), FormatError> {
     if let Some(n) = first_failing(p.products.len(), |i| is_object(&p.products[i].json)) {
         return bad("product", n);
     }
-    let batch_is_object = |i: usize| {
-        let (b, mut json) = (&p.batches[i], Vec::with_capacity(2048));
+    // A batch is JSON when it decodes and what the decoder copies is:
+    // parsing ten million decoded records would keep a national index out
+    // of service for half a minute, when the dictionary's templates and
+    // values, a few hundred thousand, can be checked once each. A template
+    // is an object with values taken out; any JSON value put in each place
+    // keeps it one.
+    let fragments = p.fragment_ends.len();
+    let (templates, values) = (Bits::new(fragments), Bits::new(fragments));
+    let batch_decodes = |i: usize| {
+        let b = &p.batches[i];
         let at = b.json.at.to_native() as usize;
         let coded = blob.get(at..at + b.json.len.to_native() as usize);
-        p.write_batch_json(b, coded.unwrap_or(&[]), &mut json)
-            .is_ok()
-            && json.first() == Some(&b'{')
-            && serde_json::from_slice::<serde::de::IgnoredAny>(&json).is_ok()
+        let mut copied_json = true;
+        let decodes = coded::check(
+            coded.unwrap_or(&[]),
+            |id| p.fragment(id),
+            |part| {
+                copied_json &= match part {
+                    coded::Part::Text(text) => text.first() == Some(&b'{') && is_json(text),
+                    coded::Part::Template(id) => templates.set(id),
+                    coded::Part::Value(id) => values.set(id),
+                    coded::Part::Literal(value) => is_json(value),
+                    coded::Part::Lot => is_string_body(b.lot.as_bytes()),
+                }
+            },
+        );
+        decodes.is_ok() && copied_json
     };
-    if let Some(n) = first_failing(p.batches.len(), batch_is_object) {
+    if let Some(n) = first_failing(p.batches.len(), batch_decodes) {
         return bad("batch", n);
+    }
+    let template_is_object = |id: usize| {
+        let template = p.fragment(id as u64).unwrap_or(&[]);
+        !templates.get(id)
+            || coded::template_filled(template)
+                .is_some_and(|t| t.first() == Some(&b'{') && is_json(&t))
+    };
+    if let Some(n) = first_failing(fragments, template_is_object) {
+        return Err(FormatError::Payload(format!(
+            "fragment {n} of the batches' dictionary, a template, is not a JSON object with values taken out"
+        )));
+    }
+    let value_is_json =
+        |id: usize| !values.get(id) || is_json(p.fragment(id as u64).unwrap_or(&[]));
+    if let Some(n) = first_failing(fragments, value_is_json) {
+        return Err(FormatError::Payload(format!(
+            "fragment {n} of the batches' dictionary, a value, is not a JSON value"
+        )));
     }
     // A linkset fragment is not JSON alone: it is checked as an answer
     // puts it together, with an anchor and a last link around it.
@@ -819,6 +856,44 @@ fn check_json<D: AsRef<[u8]>>(v: &Verified<D>) -> Result<(), FormatError> {
         return broken("item", p.item_links[n].item.to_native() as usize);
     }
     Ok(())
+}
+
+/// `text` is one JSON value.
+fn is_json(text: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// `text` is a JSON string's contents with nothing escaped: what may stand
+/// between two quotes as it is.
+fn is_string_body(text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok() && !text.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
+/// A set of fragment ids, filled from every verifying thread at once.
+struct Bits(Vec<std::sync::atomic::AtomicU64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits((0..n.div_ceil(64)).map(|_| Default::default()).collect())
+    }
+
+    /// Adds `id`; `false` if it is out of range.
+    fn set(&self, id: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(word) = usize::try_from(id / 64).ok().and_then(|w| self.0.get(w)) else {
+            return false;
+        };
+        let bit = 1 << (id % 64);
+        // Most ids are met again and again: a read spares the write.
+        if word.load(Relaxed) & bit == 0 {
+            word.fetch_or(bit, Relaxed);
+        }
+        true
+    }
+
+    fn get(&self, id: usize) -> bool {
+        self.0[id / 64].load(std::sync::atomic::Ordering::Relaxed) & (1 << (id % 64)) != 0
+    }
 }
 
 /// The first of `0..n` for which `check` fails, checked on every core (a
