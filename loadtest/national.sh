@@ -24,7 +24,8 @@
 #                 a third of the index's size of the memory available (set
 #                 PRESSURE=0 to skip), loadgen
 # 4. The ceiling, same rates, same clients.
-# 5. Writes loadtest/results/national-<date>-<host>/: setup.txt, each run's
+# 5. Writes loadtest/results/national-<date>-<host>[-$TRACESCAN_NATIONAL_LABEL]/:
+#    setup.txt, each run's
 #    output, and summary.md: p50/p99/p99.9, server CPU per answer, failures,
 #    and tracescan's p99 over the ceiling's under the same client.
 #
@@ -37,7 +38,7 @@ rates=${3:-"30000 50000"}
 residency=${RESIDENCY:-auto}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${TRACESCAN_NATIONAL_DIR:-$root/target/national}
-out=$root/loadtest/results/national-$(date -u +%Y-%m-%d)-$(hostname)
+out=$root/loadtest/results/national-$(date -u +%Y-%m-%d)-$(hostname)${TRACESCAN_NATIONAL_LABEL:+-$TRACESCAN_NATIONAL_LABEL}
 mkdir -p "$work" "$out"
 port=18380 fixed_port=18382
 command -v oha >/dev/null || { echo "oha is missing: cargo install oha --locked" >&2; exit 2; }
@@ -132,7 +133,10 @@ r = json.load(open(sys.argv[1]))
 p = r["latencyPercentiles"]
 codes = r.get("statusCodeDistribution", {})
 ok = sum(n for c, n in codes.items() if c in ("200", "307"))
-failed = sum(codes.values()) - ok + sum(r.get("errorDistribution", {}).values())
+# Requests still in flight when the run's time is up are cut off by oha
+# ("aborted due to deadline"): not answered late, not answered wrong.
+errors = {k: n for k, n in r.get("errorDistribution", {}).items() if k != "aborted due to deadline"}
+failed = sum(codes.values()) - ok + sum(errors.values())
 cpu_us = (int(sys.argv[3]) - int(sys.argv[2])) / 1000 / max(ok, 1)
 print(f'{p["p50"]*1000:.3f} {p["p99"]*1000:.3f} {p["p99.9"]*1000:.3f} {cpu_us:.2f} {failed} {ok}')
 PY
