@@ -257,7 +257,7 @@ impl Service {
         let locked = match index.keep_resident(self.settings.residency) {
             Kept::Locked => true,
             Kept::Advised { instead_of_lock } => {
-                if !instead_of_lock.is_empty() {
+                if let Some(instead_of_lock) = instead_of_lock {
                     tracing::warn!(
                         "{} is not locked in memory: {instead_of_lock}; the page cache \
                          decides what of it stays",

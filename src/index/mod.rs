@@ -94,9 +94,10 @@ pub enum Residency {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kept {
     Locked,
-    /// Advised, and why not locked (empty when advising was asked for).
+    /// Advised; `instead_of_lock` says why a lock was not taken (`None`
+    /// when advising was asked for).
     Advised {
-        instead_of_lock: String,
+        instead_of_lock: Option<String>,
     },
 }
 
@@ -108,11 +109,11 @@ impl Index<Mmap> {
         let map = self.data.data();
         let lock = match residency {
             Residency::Lock => Ok(()),
-            Residency::Advise => Err(String::new()),
-            Residency::Auto => fits_in_memory(map.len() as u64),
+            Residency::Advise => Err(None),
+            Residency::Auto => fits_in_memory(map.len() as u64).map_err(Some),
         };
         let locked = lock.and_then(|()| {
-            format::lock(map).map_err(|e| format!("the kernel refused to lock it: {e}"))
+            format::lock(map).map_err(|e| Some(format!("the kernel refused to lock it: {e}")))
         });
         match locked {
             Ok(()) => Kept::Locked,
