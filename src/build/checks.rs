@@ -47,7 +47,8 @@ pub(super) struct Collector {
     /// or item with links of its own lists them in its linkset too.
     product_links: HashMap<u32, Vec<Link>>,
     batch_links: HashMap<u32, Vec<Link>>,
-    /// Codes batch records (`index::coded`), and holds the last one coded.
+    /// Gives coded batch records their dictionary ids (`index::coded`), and
+    /// holds the last one coded.
     coder: coded::Encoder,
     coded: Vec<u8>,
 }
@@ -292,7 +293,11 @@ impl Collector {
         })
     }
 
-    fn batch(&mut self, b: record::Batch, line: u64) -> Result<(), Refusal> {
+    fn batch(
+        &mut self,
+        (b, prepared): (record::Batch, coded::Prepared),
+        line: u64,
+    ) -> Result<(), Refusal> {
         let key = || format!("{}/{}", b.gtin, b.lot);
         let product = self.product_of(b.gtin, key, "batch")?;
         if let Some(first) = self.batch_of(product, &b.lot) {
@@ -305,11 +310,7 @@ impl Collector {
         }
         let mut coded = std::mem::take(&mut self.coded);
         coded.clear();
-        let keys = coded::Keys {
-            gtin: b.gtin.digits(),
-            lot: b.lot.as_bytes(),
-        };
-        self.coder.encode(b.json.as_bytes(), keys, &mut coded);
+        self.coder.add(b.json.as_bytes(), &prepared, &mut coded);
         let json = self.spill(&coded);
         self.coded = coded;
         let json = json?;

@@ -1,7 +1,8 @@
 //! One file's lines, judged on every core and handed back in file order.
 //!
 //! A splitter thread decompresses the file and cuts it into numbered chunks
-//! of lines, parser threads judge each line on its own (the costly part), and
+//! of lines, parser threads judge each line on its own (the costly part:
+//! parsing, checking, and working out how a batch is coded), and
 //! the calling thread receives the chunks strictly in order, so what it does
 //! with them gives the same result as a single thread would. Channels are
 //! bounded, so memory stays flat whatever the file's size.
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use super::BuildError;
 use crate::code::Gtin;
+use crate::index::coded;
 use crate::snapshot::record::{self, Reason, Rejection};
 use crate::snapshot::{Kind, LineReader, MAX_LINE, SnapshotError};
 
@@ -27,7 +29,8 @@ pub(super) struct ParsedLine {
 pub(super) enum Parsed {
     /// A rejected product carries its GTIN when one could be read.
     Product(Result<record::Product, (Rejection, Option<u64>)>),
-    Batch(Result<record::Batch, Rejection>),
+    /// A batch comes with its coding worked out (`index::coded::prepare`).
+    Batch(Result<(record::Batch, coded::Prepared), Rejection>),
     Item(Result<record::Item<'static>, Rejection>),
 }
 
@@ -190,7 +193,14 @@ fn parse_line(kind: Kind, bytes: &[u8]) -> Parsed {
                 .and_then(|v| v.get("gtin")?.as_str().and_then(|g| Gtin::parse(g).ok()));
             (r, gtin.map(Gtin::as_u64))
         })),
-        Kind::Batches => Parsed::Batch(record::batch(bytes)),
+        Kind::Batches => Parsed::Batch(record::batch(bytes).map(|b| {
+            let keys = coded::Keys {
+                gtin: b.gtin.digits(),
+                lot: b.lot.as_bytes(),
+            };
+            let prepared = coded::prepare(b.json.as_bytes(), keys);
+            (b, prepared)
+        })),
         Kind::Items => Parsed::Item(record::item(bytes).map(record::Item::into_owned)),
     }
 }

@@ -362,91 +362,52 @@ fn two(n: u64) -> [u8; 2] {
     [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
 }
 
-/// Codes batch records, collecting the fragment dictionary as it goes.
-pub struct Encoder {
-    ids: HashMap<Box<[u8]>, u64, xxhash_rust::xxh3::Xxh3Builder>,
-    /// The dictionary: fragment `i` is `bytes[ends[i - 1]..ends[i]]`.
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    /// The dictionary stops growing at this many bytes; values met after
-    /// that are written into the records that hold them.
-    limit: usize,
-    /// Scratch buffers, kept between records.
+/// A record's coding worked out on its own, apart from the dictionary, so
+/// that the costly part (splitting the text, classifying each value, decoding
+/// the result to compare it with the record) runs on any thread;
+/// [`Encoder::add`] then only gives the fragments their ids, in record order.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The record's template; empty when the record is kept as text.
     template: Vec<u8>,
-    holes: Vec<(usize, usize)>,
-    check: Vec<u8>,
+    /// The holes, coded, where a FRAG's payload is `k` for the value at
+    /// `values[k - 1]` (0 stands for the template).
+    holes: Vec<u8>,
+    /// Where the fragment values lie in the record.
+    values: Vec<(usize, usize)>,
 }
 
-/// The dictionary's default bound: values unique to a record (a note, a
-/// certificate number) would otherwise grow it without end.
-pub const DICTIONARY_LIMIT: usize = 256 << 20;
-
-impl Default for Encoder {
-    fn default() -> Encoder {
-        Encoder::with_limit(DICTIONARY_LIMIT)
+/// Works out how `json`, a batch record whose key is `keys`, is coded.
+/// A record the coder cannot reproduce byte for byte is kept as text, so
+/// coding never changes an answer.
+pub fn prepare(json: &[u8], keys: Keys<'_>) -> Prepared {
+    let mut p = Prepared::default();
+    let mut spans = Vec::new();
+    if skeleton(json, &mut p.template, &mut spans).is_none() || spans.is_empty() {
+        return Prepared::default();
     }
+    let mut clock = Clock::default();
+    for (k, &(from, to)) in spans.iter().enumerate() {
+        p.hole(&json[from..to], k, &spans, json, keys, &mut clock);
+    }
+    // Decode what was worked out with the record's own fragments.
+    let mut local = Vec::with_capacity(p.holes.len() + 1);
+    varint(&mut local, 1);
+    local.extend_from_slice(&p.holes);
+    let fragment = |id: u64| match id {
+        0 => Some(&p.template[..]),
+        k => p.values.get(k as usize - 1).map(|&(f, t)| &json[f..t]),
+    };
+    let mut decoded = Vec::with_capacity(json.len());
+    if decode(&local, fragment, keys, &mut decoded).is_err() || decoded != json {
+        return Prepared::default();
+    }
+    p
 }
 
-impl Encoder {
-    pub fn with_limit(limit: usize) -> Encoder {
-        Encoder {
-            ids: HashMap::default(),
-            bytes: Vec::new(),
-            ends: Vec::new(),
-            limit,
-            template: Vec::new(),
-            holes: Vec::new(),
-            check: Vec::new(),
-        }
-    }
-
-    /// The dictionary: its bytes, and where each fragment ends.
-    pub fn finish(self) -> (Vec<u8>, Vec<u32>) {
-        (self.bytes, self.ends)
-    }
-
-    /// Appends `json`, a batch record whose key is `keys`, coded, to `out`.
-    /// `json` must be a JSON text (it is kept as text when it is not one the
-    /// coder can reproduce).
-    pub fn encode(&mut self, json: &[u8], keys: Keys<'_>, out: &mut Vec<u8>) {
-        let start = out.len();
-        if self.try_encode(json, keys, out).is_some() {
-            self.check.clear();
-            let (bytes, ends) = (&self.bytes, &self.ends);
-            let fragment = |id: u64| fragment_of(bytes, ends, id);
-            let same = decode(&out[start..], fragment, keys, &mut self.check).is_ok()
-                && self.check == json;
-            if same {
-                return;
-            }
-        }
-        out.truncate(start);
-        out.push(0);
-        out.extend_from_slice(json);
-    }
-
-    fn try_encode(&mut self, json: &[u8], keys: Keys<'_>, out: &mut Vec<u8>) -> Option<()> {
-        self.template.clear();
-        self.holes.clear();
-        skeleton(json, &mut self.template, &mut self.holes)?;
-        if self.holes.is_empty() {
-            return None;
-        }
-        let template = std::mem::take(&mut self.template);
-        let id = self.intern(&template);
-        self.template = template;
-        varint(out, id? + 1);
-        let mut clock = Clock::default();
-        let holes = std::mem::take(&mut self.holes);
-        for (k, &(from, to)) in holes.iter().enumerate() {
-            let value = &json[from..to];
-            self.hole(value, k, &holes, json, keys, &mut clock, out);
-        }
-        self.holes = holes;
-        Some(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
+impl Prepared {
+    /// Codes the value `value` of hole `k` (`holes` are the spans of all of
+    /// the record's holes, in `json`).
     fn hole(
         &mut self,
         value: &[u8],
@@ -455,8 +416,8 @@ impl Encoder {
         json: &[u8],
         keys: Keys<'_>,
         clock: &mut Clock,
-        out: &mut Vec<u8>,
     ) {
+        let out = &mut self.holes;
         let quoted = |v: &[u8], inner: &[u8]| {
             v.len() == inner.len() + 2 && v[0] == b'"' && &v[1..v.len() - 1] == inner
         };
@@ -492,13 +453,101 @@ impl Encoder {
         if let Some(n) = read_int(value).filter(|&n| n < 1 << 61) {
             return varint(out, n << 3 | INT);
         }
-        match self.intern(value) {
-            Some(id) => varint(out, id << 3 | FRAG),
-            None => {
-                varint(out, (value.len() as u64) << 3 | LIT);
-                out.extend_from_slice(value);
+        self.values.push(holes[k]);
+        varint(out, (self.values.len() as u64) << 3 | FRAG);
+    }
+}
+
+/// Gives coded records' templates and fragments their ids, collecting the
+/// fragment dictionary as it goes.
+pub struct Encoder {
+    ids: HashMap<Box<[u8]>, u64, xxhash_rust::xxh3::Xxh3Builder>,
+    /// The dictionary: fragment `i` is `bytes[ends[i - 1]..ends[i]]`.
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    /// The dictionary stops growing at this many bytes; values met after
+    /// that are written into the records that hold them.
+    limit: usize,
+}
+
+/// The dictionary's default bound: values unique to a record (a note, a
+/// certificate number) would otherwise grow it without end.
+pub const DICTIONARY_LIMIT: usize = 256 << 20;
+
+impl Default for Encoder {
+    fn default() -> Encoder {
+        Encoder::with_limit(DICTIONARY_LIMIT)
+    }
+}
+
+impl Encoder {
+    pub fn with_limit(limit: usize) -> Encoder {
+        Encoder {
+            ids: HashMap::default(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            limit,
+        }
+    }
+
+    /// The dictionary: its bytes, and where each fragment ends.
+    pub fn finish(self) -> (Vec<u8>, Vec<u32>) {
+        (self.bytes, self.ends)
+    }
+
+    /// Appends `json`, a batch record whose key is `keys`, coded, to `out`:
+    /// [`prepare`] and [`Encoder::add`] on one thread.
+    pub fn encode(&mut self, json: &[u8], keys: Keys<'_>, out: &mut Vec<u8>) {
+        self.add(json, &prepare(json, keys), out);
+    }
+
+    /// Appends `json`, coded as `prepared` (which [`prepare`] made of it),
+    /// to `out`, adding its template and fragments to the dictionary. A
+    /// fragment the full dictionary has no room for is written into the
+    /// record; a template, and the record is kept as text.
+    pub fn add(&mut self, json: &[u8], prepared: &Prepared, out: &mut Vec<u8>) {
+        let start = out.len();
+        if self.try_add(json, prepared, out).is_none() {
+            out.truncate(start);
+            out.push(0);
+            out.extend_from_slice(json);
+        }
+    }
+
+    fn try_add(&mut self, json: &[u8], p: &Prepared, out: &mut Vec<u8>) -> Option<()> {
+        if p.template.is_empty() {
+            return None;
+        }
+        varint(out, self.intern(&p.template)? + 1);
+        let mut r = Reader {
+            bytes: &p.holes,
+            at: 0,
+        };
+        // Decoding is unchanged: a FRAG or a LIT of the same value writes
+        // the same bytes, and every other hole is copied as it is.
+        while r.at < p.holes.len() {
+            let word = r.varint().ok()?;
+            match word & 7 {
+                FRAG => {
+                    let k = usize::try_from(word >> 3).ok()?.checked_sub(1)?;
+                    let &(from, to) = p.values.get(k)?;
+                    let value = json.get(from..to)?;
+                    match self.intern(value) {
+                        Some(id) => varint(out, id << 3 | FRAG),
+                        None => {
+                            varint(out, (value.len() as u64) << 3 | LIT);
+                            out.extend_from_slice(value);
+                        }
+                    }
+                }
+                TIME_AT => {
+                    varint(out, word);
+                    varint(out, r.varint().ok()?);
+                }
+                _ => varint(out, word),
             }
         }
+        Some(())
     }
 
     /// The id of `fragment`, added to the dictionary if it has room.
@@ -528,7 +577,7 @@ pub fn fragment_of<'d>(bytes: &'d [u8], ends: &[u32], id: u64) -> Option<&'d [u8
 
 /// Splits a JSON object into its template (written to `template`) and the
 /// spans of its holes. `None` for text that is not an object of members
-/// (the record is then kept as text).
+/// (the record is then kept as text). Each byte is scanned once.
 fn skeleton(json: &[u8], template: &mut Vec<u8>, holes: &mut Vec<(usize, usize)>) -> Option<()> {
     let mut copied = 0;
     let mut hole = |template: &mut Vec<u8>, from: usize, to: usize, copied: &mut usize| {
@@ -537,57 +586,56 @@ fn skeleton(json: &[u8], template: &mut Vec<u8>, holes: &mut Vec<(usize, usize)>
         holes.push((from, to));
         *copied = to;
     };
-    let mut at = ws(json, 0);
+    let at = ws(json, 0);
     if json.get(at) != Some(&b'{') {
         return None;
     }
-    members(json, at, |from, to| {
+    let end = members(json, at, |from| {
         if json[from] != b'[' {
+            let to = value_end(json, from)?;
             hole(template, from, to, &mut copied);
-            return Some(());
+            return Some(to);
         }
         // A top-level array: each object element's values are holes, any
         // other element is one.
         let mut i = ws(json, from + 1);
         if json.get(i) == Some(&b']') {
-            hole(template, from, to, &mut copied);
-            return Some(());
+            hole(template, from, i + 1, &mut copied);
+            return Some(i + 1);
         }
         loop {
-            let end = value_end(json, i)?;
-            if json[i] == b'{' {
-                members(json, i, |f, t| {
+            let end = if json.get(i) == Some(&b'{') {
+                members(json, i, |f| {
+                    let t = value_end(json, f)?;
                     hole(template, f, t, &mut copied);
-                    Some(())
-                })?;
+                    Some(t)
+                })?
             } else {
+                let end = value_end(json, i)?;
                 hole(template, i, end, &mut copied);
-            }
+                end
+            };
             i = ws(json, end);
             match json.get(i)? {
                 b',' => i = ws(json, i + 1),
-                b']' => return Some(()),
+                b']' => return Some(i + 1),
                 _ => return None,
             }
         }
     })?;
-    at = value_end(json, at)?;
-    if ws(json, at) != json.len() {
+    if ws(json, end) != json.len() {
         return None;
     }
     template.extend_from_slice(&json[copied..]);
     Some(())
 }
 
-/// Calls `value` with the span of each member value of the object at `at`.
-fn members(
-    json: &[u8],
-    at: usize,
-    mut value: impl FnMut(usize, usize) -> Option<()>,
-) -> Option<()> {
+/// Calls `value` with where each member value of the object at `at`
+/// starts; it returns where the value ends. Returns where the object ends.
+fn members(json: &[u8], at: usize, mut value: impl FnMut(usize) -> Option<usize>) -> Option<usize> {
     let mut i = ws(json, at + 1);
     if json.get(i) == Some(&b'}') {
-        return Some(());
+        return Some(i + 1);
     }
     loop {
         if json.get(i) != Some(&b'"') {
@@ -598,12 +646,13 @@ fn members(
             return None;
         }
         let from = ws(json, i + 1);
-        let to = value_end(json, from)?;
-        value(from, to)?;
-        i = ws(json, to);
+        if from >= json.len() {
+            return None;
+        }
+        i = ws(json, value(from)?);
         match json.get(i)? {
             b',' => i = ws(json, i + 1),
-            b'}' => return Some(()),
+            b'}' => return Some(i + 1),
             _ => return None,
         }
     }
@@ -621,10 +670,10 @@ fn ws(json: &[u8], mut i: usize) -> usize {
 fn string_end(json: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     loop {
-        match json.get(i)? {
+        i += memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
+        match json[i] {
             b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
+            _ => i += 2,
         }
     }
 }
