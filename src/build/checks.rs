@@ -51,6 +51,18 @@ pub(super) struct Collector {
     /// holds the last one coded.
     coder: coded::Encoder,
     coded: Vec<u8>,
+    /// The parents of the last item kept.
+    last_parents: LastParents,
+}
+
+/// An item's GTIN and lot, and the product and batch they name.
+#[derive(Default)]
+struct LastParents {
+    /// 0, no GTIN, until an item is kept.
+    gtin: u64,
+    lot: Option<String>,
+    product: u32,
+    batch: Option<u32>,
 }
 
 /// Why a line was not indexed: a rejection to report, or a failure to spill
@@ -138,6 +150,7 @@ impl Collector {
             batch_links: HashMap::new(),
             coder: coded::Encoder::default(),
             coded: Vec::new(),
+            last_parents: LastParents::default(),
         };
         c.reserve(manifest);
         c
@@ -172,8 +185,9 @@ impl Collector {
     }
 
     /// Checks line `line`, judged on its own already, against the lines
-    /// before it, and keeps it if it passes.
-    pub(super) fn apply(&mut self, parsed: Parsed, line: u64) -> Result<(), Refusal> {
+    /// before it, and keeps it if it passes. An item's text is in `text`,
+    /// its chunk's.
+    pub(super) fn apply(&mut self, parsed: Parsed, text: &str, line: u64) -> Result<(), Refusal> {
         match parsed {
             Parsed::Product(Ok(p)) => self.product(p, line),
             Parsed::Product(Err((r, gtin))) => {
@@ -184,8 +198,8 @@ impl Collector {
                 }
                 Err(r.into())
             }
-            Parsed::Batch(b) => self.batch(b?, line),
-            Parsed::Item(it) => self.item(it?, line),
+            Parsed::Batch(b) => self.batch(*b?, line),
+            Parsed::Item(it) => self.item(it?.into_item(text), line),
         }
     }
 
@@ -348,9 +362,16 @@ impl Collector {
         Ok(())
     }
 
-    fn item(&mut self, it: record::Item<'static>, line: u64) -> Result<(), Refusal> {
+    /// The product and batch an item names, or the rejection of an orphan.
+    /// Items come batch by batch, so the last item's parents are kept.
+    fn parents_of(&mut self, it: &record::Item<'_>) -> Result<(u32, Option<u32>), Rejection> {
+        let lot = it.lot.as_deref();
+        let last = &self.last_parents;
+        if last.gtin == it.gtin.as_u64() && last.lot.as_deref() == lot {
+            return Ok((last.product, last.batch));
+        }
         let product = self.product_of(it.gtin, || it.key(), "item")?;
-        let batch = match &it.lot {
+        let batch = match lot {
             None => None,
             Some(lot) => Some(self.batch_of(product, lot).ok_or_else(|| {
                 Rejection::new(
@@ -360,6 +381,17 @@ impl Collector {
                 )
             })?),
         };
+        self.last_parents = LastParents {
+            gtin: it.gtin.as_u64(),
+            lot: lot.map(str::to_owned),
+            product,
+            batch,
+        };
+        Ok((product, batch))
+    }
+
+    fn item(&mut self, it: record::Item<'_>, line: u64) -> Result<(), Refusal> {
+        let (product, batch) = self.parents_of(&it)?;
         let p = &self.payload;
         let gtin = it.gtin.as_u64();
         let hash = key_hash(SEED, Table::Items, gtin, it.serial.as_bytes());

@@ -318,7 +318,7 @@ fn read_file(
     let show = progress && io::stderr().is_terminal();
     let mut last_shown = Instant::now();
     pipeline::read_lines(kind, path, |chunk| {
-        for line in chunk {
+        for line in chunk.lines {
             count.read += 1;
             // A file longer than its manifest says is not read to its end:
             // a decompression bomb stops at the count it announced.
@@ -333,7 +333,7 @@ fn read_file(
                 }
                 .into());
             }
-            match c.apply(line.parsed, line.number) {
+            match c.apply(line.parsed, &chunk.text, line.number) {
                 Ok(()) => count.indexed += 1,
                 Err(Refusal::Spill(e)) => return Err(BuildError::Spill(e)),
                 Err(Refusal::Line(r))

@@ -7,7 +7,9 @@
 //! with them gives the same result as a single thread would. Channels are
 //! bounded, so memory stays flat whatever the file's size.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use super::BuildError;
 use crate::code::Gtin;
 use crate::index::coded;
+use crate::resolver::links::Link;
 use crate::snapshot::record::{self, Reason, Rejection};
 use crate::snapshot::{Kind, LineReader, MAX_LINE, SnapshotError};
 
@@ -29,9 +32,58 @@ pub(super) struct ParsedLine {
 pub(super) enum Parsed {
     /// A rejected product carries its GTIN when one could be read.
     Product(Result<record::Product, (Rejection, Option<u64>)>),
-    /// A batch comes with its coding worked out (`index::coded::prepare`).
-    Batch(Result<(record::Batch, coded::Prepared), Rejection>),
-    Item(Result<record::Item<'static>, Rejection>),
+    /// A batch comes with its coding worked out (`index::coded::prepare`);
+    /// boxed, so that a chunk of items, the bulk, moves fewer bytes.
+    Batch(Result<Box<(record::Batch, coded::Prepared)>, Rejection>),
+    Item(Result<ChunkItem, Rejection>),
+}
+
+/// A chunk of judged lines, in file order, and the text its items point into.
+pub(super) struct Judged {
+    pub(super) lines: Vec<ParsedLine>,
+    pub(super) text: String,
+}
+
+/// An item whose text lies in its chunk's `text`: items are the bulk of a
+/// snapshot, and one buffer a chunk spares an allocation a string (freed on
+/// another thread than made it).
+pub(super) struct ChunkItem {
+    gtin: Gtin,
+    serial: Range<usize>,
+    lot: Option<Range<usize>>,
+    stamp: Option<Range<usize>>,
+    void: bool,
+    links: Vec<Link>,
+}
+
+impl ChunkItem {
+    fn new(item: record::Item<'_>, text: &mut String) -> ChunkItem {
+        let mut keep = |s: &str| {
+            text.push_str(s);
+            text.len() - s.len()..text.len()
+        };
+        ChunkItem {
+            gtin: item.gtin,
+            serial: keep(&item.serial),
+            lot: item.lot.as_deref().map(&mut keep),
+            stamp: item.stamp.as_deref().map(&mut keep),
+            void: item.void,
+            links: item.links,
+        }
+    }
+
+    /// The item, borrowing from `text`, its chunk's.
+    pub(super) fn into_item(self, text: &str) -> record::Item<'_> {
+        let at = |r: Range<usize>| Cow::Borrowed(&text[r]);
+        record::Item {
+            gtin: self.gtin,
+            serial: at(self.serial),
+            lot: self.lot.map(at),
+            stamp: self.stamp.map(at),
+            void: self.void,
+            links: self.links,
+        }
+    }
 }
 
 /// Lines in a chunk.
@@ -47,7 +99,7 @@ struct RawChunk {
 }
 
 /// A chunk of judged lines and its number, or why the file could not be read.
-type Done = Result<(u64, Vec<ParsedLine>), SnapshotError>;
+type Done = Result<(u64, Judged), SnapshotError>;
 
 /// Reads the `kind` file at `path` and calls `each` on its chunks of judged
 /// lines, in file order, on this thread. Stops at the first error, of reading
@@ -58,7 +110,7 @@ type Done = Result<(u64, Vec<ParsedLine>), SnapshotError>;
 pub(super) fn read_lines(
     kind: Kind,
     path: &Path,
-    mut each: impl FnMut(Vec<ParsedLine>) -> Result<(), BuildError>,
+    mut each: impl FnMut(Judged) -> Result<(), BuildError>,
 ) -> Result<(), BuildError> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -78,7 +130,7 @@ pub(super) fn read_lines(
         scope.spawn(move || split_file(path, &raw_tx, &split_errors));
         drop(done_tx);
         let mut next = 0u64;
-        let mut waiting: BTreeMap<u64, Vec<ParsedLine>> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, Judged> = BTreeMap::new();
         for message in done_rx {
             let (seq, lines) = message?;
             waiting.insert(seq, lines);
@@ -148,7 +200,8 @@ fn parse_chunks(kind: Kind, raw: &Mutex<Receiver<RawChunk>>, done: &SyncSender<D
             .and_then(|rx| rx.recv().map_err(|_| ()));
         let Ok(chunk) = received else { return };
         let mut start = 0;
-        let parsed = chunk
+        let mut text = String::new();
+        let lines = chunk
             .lines
             .iter()
             .map(|&(end, number, terminated, too_long)| {
@@ -156,7 +209,7 @@ fn parse_chunks(kind: Kind, raw: &Mutex<Receiver<RawChunk>>, done: &SyncSender<D
                 start = end;
                 let parsed = match too_long {
                     Some(length) => too_long_line(kind, length),
-                    None => parse_line(kind, bytes),
+                    None => parse_line(kind, bytes, &mut text),
                 };
                 ParsedLine {
                     number,
@@ -165,7 +218,7 @@ fn parse_chunks(kind: Kind, raw: &Mutex<Receiver<RawChunk>>, done: &SyncSender<D
                 }
             })
             .collect();
-        if done.send(Ok((chunk.seq, parsed))).is_err() {
+        if done.send(Ok((chunk.seq, Judged { lines, text }))).is_err() {
             return;
         }
     }
@@ -185,7 +238,8 @@ fn too_long_line(kind: Kind, length: u64) -> Parsed {
     }
 }
 
-fn parse_line(kind: Kind, bytes: &[u8]) -> Parsed {
+/// Judges one line; an item's text goes to `text`, its chunk's.
+fn parse_line(kind: Kind, bytes: &[u8], text: &mut String) -> Parsed {
     match kind {
         Kind::Products => Parsed::Product(record::product(bytes).map_err(|r| {
             let gtin = serde_json::from_slice::<serde_json::Value>(bytes)
@@ -199,8 +253,8 @@ fn parse_line(kind: Kind, bytes: &[u8]) -> Parsed {
                 lot: b.lot.as_bytes(),
             };
             let prepared = coded::prepare(b.json.as_bytes(), keys);
-            (b, prepared)
+            Box::new((b, prepared))
         })),
-        Kind::Items => Parsed::Item(record::item(bytes).map(record::Item::into_owned)),
+        Kind::Items => Parsed::Item(record::item(bytes).map(|it| ChunkItem::new(it, text))),
     }
 }

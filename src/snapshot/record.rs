@@ -85,19 +85,6 @@ impl Item<'_> {
     pub fn key(&self) -> String {
         format!("{}/{}", self.gtin, self.serial)
     }
-
-    /// The item with its text owned, to outlive the line it was read from.
-    pub fn into_owned(self) -> Item<'static> {
-        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
-        Item {
-            gtin: self.gtin,
-            serial: own(self.serial),
-            lot: self.lot.map(own),
-            stamp: self.stamp.map(own),
-            void: self.void,
-            links: self.links,
-        }
-    }
 }
 
 /// Why a line is rejected: the `reason` of the rejects report.
