@@ -1,23 +1,23 @@
 //! The checks that need all records, applied line by line in file order:
 //! duplicate keys (the first occurrence wins, a later one names its line), a
 //! batch's product, an item's product and lot, stamp uniqueness. A line that
-//! passes becomes an entry of the payload and its JSON goes to the blob.
+//! passes becomes an entry of the payload and its JSON goes to the blob, and
+//! its key goes to the index's table (`index::write::SlotTable`) that the
+//! next lines are checked against.
 
 use std::collections::HashMap;
 use std::io;
 
-use hashbrown::HashTable;
-
 use super::Blob;
-use super::pipeline::Parsed;
+use super::pipeline::{ItemHashes, Parsed};
 use crate::code::Gtin;
+use crate::index::coded;
 use crate::index::format::{
     BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_NO_BATCH, ITEM_VOID, ItemEntry, ItemLinks,
     LinkEntry, Links, MAX_ITEM_BYTES, Payload, ProductEntry, Span, Table, key_hash,
 };
-use crate::index::{coded, write};
+use crate::index::write::{self, SlotTable};
 use crate::resolver::links::{self as resolver_links, Link};
-use crate::snapshot::Manifest;
 use crate::snapshot::record::{self, Reason, Rejection};
 
 /// The state of a build: entries so far, and their keys for duplicate checks.
@@ -26,21 +26,21 @@ pub(super) struct Collector {
     /// Where the pre-rendered JSON goes, and its length so far.
     blob: Blob,
     blob_len: u64,
-    /// Products by GTIN.
-    products: KeyTable,
+    /// Products by GTIN: the index's own table, filled as products are kept.
+    products: SlotTable,
     /// The line of each kept product, to name it in a duplicate's report.
-    product_lines: Vec<u64>,
+    product_lines: Lines,
     /// GTIN → line of a product line that was rejected (to explain orphans).
     rejected_products: HashMap<u64, u64>,
     /// Batches by GTIN and lot.
-    batches: KeyTable,
-    batch_lines: Vec<u64>,
+    batches: SlotTable,
+    batch_lines: Lines,
     /// Items by GTIN and serial.
-    items: KeyTable,
-    item_lines: Vec<u64>,
+    items: SlotTable,
+    item_lines: Lines,
     /// Items by stamp, only those that have one; its entries are items, so a
     /// duplicate names the line of the item in `item_lines`.
-    stamps: KeyTable,
+    stamps: SlotTable,
     /// Each kept product's name, the description of every linkset below it.
     names: Vec<Box<str>>,
     /// The links of products and batches that have some, by entry: a batch
@@ -78,33 +78,30 @@ impl From<Rejection> for Refusal {
     }
 }
 
-/// Kept entries of one table by key, for duplicate checks and references.
-///
-/// It holds entry indexes only (4 bytes and a control byte each): a candidate
-/// is confirmed against the entry itself, so no key is stored twice.
+/// The line of each kept entry of a file, held as where the lines stop
+/// following one another (a line not kept between): a few numbers for a file
+/// of millions of lines, where a line number an entry took 8 bytes.
 #[derive(Default)]
-struct KeyTable(HashTable<u32>);
+struct Lines {
+    /// Entry and line where each run of kept lines starts, ascending.
+    runs: Vec<(u32, u64)>,
+}
 
-impl KeyTable {
-    /// Makes room for `n` entries; a count that cannot be met is simply not
-    /// reserved.
-    fn reserve(&mut self, n: usize) {
-        // The table is empty: its hasher is never called while reserving.
-        let _ = self.0.try_reserve(n, |_| 0);
+impl Lines {
+    /// Entry `entry`, the next one, is on line `line`.
+    fn push(&mut self, entry: usize, line: u64) {
+        let entry = entry as u32;
+        match self.runs.last() {
+            Some(&(e, l)) if line.checked_sub(l) == Some(u64::from(entry - e)) => {}
+            _ => self.runs.push((entry, line)),
+        }
     }
 
-    /// The entry whose key hashes to `hash` and which `same` confirms, given
-    /// the entry's index.
-    fn find(&self, hash: u64, same: impl Fn(usize) -> bool) -> Option<u32> {
-        self.0.find(hash, |&i| same(i as usize)).copied()
-    }
-
-    /// Adds entry `entry` under `hash`; no entry may hold its key yet.
-    /// `rehash` gives the hash of an entry already held, for when the table
-    /// grows.
-    fn insert(&mut self, hash: u64, entry: usize, rehash: impl Fn(usize) -> u64) {
-        self.0
-            .insert_unique(hash, entry as u32, |&i| rehash(i as usize));
+    /// The line of entry `entry`, one pushed already.
+    fn of(&self, entry: u32) -> u64 {
+        let run = self.runs.partition_point(|&(e, _)| e <= entry);
+        let (e, l) = self.runs[run.saturating_sub(1)];
+        l + u64::from(entry - e)
     }
 }
 
@@ -129,22 +126,39 @@ fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
     )
 }
 
+/// The hash of item `i`, kept already.
+fn item_hash(
+    products: &[ProductEntry],
+    batches: &[BatchEntry],
+    items: &[ItemEntry],
+    item_bytes: &[u8],
+    i: u32,
+) -> u64 {
+    let e = &items[i as usize];
+    let gtin = products[e.product(batches) as usize].gtin;
+    key_hash(SEED, Table::Items, gtin, e.serial(item_bytes))
+}
+
+fn stamp_hash_of(stamp: &[u8]) -> u64 {
+    key_hash(SEED, Table::Stamps, 0, stamp)
+}
+
 impl Collector {
-    /// An empty collector that adds to `payload` and `blob`, its tables sized
-    /// from the manifest's counts.
-    pub(super) fn new(payload: Payload, blob: Blob, manifest: &Manifest) -> Collector {
+    /// An empty collector that adds to `payload` and `blob`, its tables laid
+    /// out for `planned` products, batches and items.
+    pub(super) fn new(payload: Payload, blob: Blob, planned: [usize; 3]) -> Collector {
         let mut c = Collector {
             payload,
             blob,
             blob_len: 0,
-            products: KeyTable::default(),
-            product_lines: Vec::new(),
+            products: SlotTable::new(planned[0]),
+            product_lines: Lines::default(),
             rejected_products: HashMap::new(),
-            batches: KeyTable::default(),
-            batch_lines: Vec::new(),
-            items: KeyTable::default(),
-            item_lines: Vec::new(),
-            stamps: KeyTable::default(),
+            batches: SlotTable::new(planned[1]),
+            batch_lines: Lines::default(),
+            items: SlotTable::new(planned[2]),
+            item_lines: Lines::default(),
+            stamps: SlotTable::new(planned[2]),
             names: Vec::new(),
             product_links: HashMap::new(),
             batch_links: HashMap::new(),
@@ -152,36 +166,52 @@ impl Collector {
             coded: Vec::new(),
             last_parents: LastParents::default(),
         };
-        c.reserve(manifest);
+        c.reserve(planned);
         c
     }
 
-    /// The entries kept and their JSON.
+    /// The entries kept, their tables and their JSON.
     pub(super) fn finish(mut self) -> (Payload, Blob) {
         let (fragments, ends) = self.coder.finish();
-        self.payload.fragments = fragments;
-        self.payload.fragment_ends = ends;
+        let p = &mut self.payload;
+        p.fragments = fragments;
+        p.fragment_ends = ends;
+        let (np, nb, ni) = (p.products.len(), p.batches.len(), p.items.len());
+        let (products, batches, items, item_bytes) =
+            (&p.products, &p.batches, &p.items, &p.item_bytes);
+        let (slots, longest) = self
+            .products
+            .finish(np, |i| product_hash(products[i as usize].gtin));
+        p.product_slots = slots;
+        p.max_probe[0] = longest;
+        let (slots, longest) = self
+            .batches
+            .finish(nb, |i| batch_hash(products, &batches[i as usize]));
+        p.batch_slots = slots;
+        p.max_probe[1] = longest;
+        let (slots, longest) = self
+            .items
+            .finish(ni, |i| item_hash(products, batches, items, item_bytes, i));
+        p.item_slots = slots;
+        p.max_probe[2] = longest;
+        let (slots, longest) = self
+            .stamps
+            .finish(ni, |i| stamp_hash_of(items[i as usize].stamp(item_bytes)));
+        p.stamp_slots = slots;
+        p.max_probe[3] = longest;
         (self.payload, self.blob)
     }
 
-    /// Sizes the vectors from the manifest's counts, so that a large build
+    /// Sizes the vectors for the planned counts, so that a large build
     /// does not pass through doubling reallocations (a transient twice the
     /// memory). A count that cannot be met is simply not reserved.
-    fn reserve(&mut self, manifest: &Manifest) {
-        let n = |i: usize| manifest.counts[i].unwrap_or(0).min(u64::from(u32::MAX)) as usize;
+    fn reserve(&mut self, [products, batches, items]: [usize; 3]) {
         let p = &mut self.payload;
-        let _ = p.products.try_reserve_exact(n(0));
-        let _ = self.product_lines.try_reserve_exact(n(0));
-        let _ = self.names.try_reserve_exact(n(0));
-        let _ = p.batches.try_reserve_exact(n(1));
-        let _ = self.batch_lines.try_reserve_exact(n(1));
-        let _ = p.items.try_reserve_exact(n(2));
-        let _ = self.item_lines.try_reserve_exact(n(2));
-        let _ = p.item_bytes.try_reserve_exact(n(2).saturating_mul(20));
-        self.products.reserve(n(0));
-        self.batches.reserve(n(1));
-        self.items.reserve(n(2));
-        self.stamps.reserve(n(2));
+        let _ = p.products.try_reserve_exact(products);
+        let _ = self.names.try_reserve_exact(products);
+        let _ = p.batches.try_reserve_exact(batches);
+        let _ = p.items.try_reserve_exact(items);
+        let _ = p.item_bytes.try_reserve_exact(items.saturating_mul(20));
     }
 
     /// Checks line `line`, judged on its own already, against the lines
@@ -242,8 +272,11 @@ impl Collector {
         let gtin = p.gtin.as_u64();
         let hash = product_hash(gtin);
         let products = &self.payload.products;
-        if let Some(first) = self.products.find(hash, |i| products[i].gtin == gtin) {
-            let first = self.product_lines[first as usize];
+        if let Some(first) = self
+            .products
+            .find(hash, |i| products[i as usize].gtin == gtin)
+        {
+            let first = self.product_lines.of(first);
             let detail = format!("GTIN {} is already the product of line {first}", p.gtin);
             return Err(duplicate(p.gtin.to_string(), detail));
         }
@@ -256,8 +289,8 @@ impl Collector {
         }
         let products = &self.payload.products;
         self.products
-            .insert(hash, id, |i| product_hash(products[i].gtin));
-        self.product_lines.push(line);
+            .insert(hash, id as u32, |i| product_hash(products[i as usize].gtin));
+        self.product_lines.push(id, line);
         self.payload.products.push(ProductEntry {
             gtin,
             status: p.status as u8,
@@ -280,7 +313,7 @@ impl Collector {
         let hash = product_hash(gtin.as_u64());
         if let Some(id) = self
             .products
-            .find(hash, |i| products[i].gtin == gtin.as_u64())
+            .find(hash, |i| products[i as usize].gtin == gtin.as_u64())
         {
             return Ok(id);
         }
@@ -303,7 +336,8 @@ impl Collector {
         let batches = &self.payload.batches;
         let hash = key_hash(SEED, Table::Batches, gtin, lot.as_bytes());
         self.batches.find(hash, |i| {
-            batches[i].product == product && batches[i].lot == lot
+            let b = &batches[i as usize];
+            b.product == product && b.lot == lot
         })
     }
 
@@ -315,7 +349,7 @@ impl Collector {
         let key = || format!("{}/{}", b.gtin, b.lot);
         let product = self.product_of(b.gtin, key, "batch")?;
         if let Some(first) = self.batch_of(product, &b.lot) {
-            let first = self.batch_lines[first as usize];
+            let first = self.batch_lines.of(first);
             let detail = format!(
                 "lot {} of GTIN {} is already the batch of line {first}",
                 b.lot, b.gtin
@@ -353,10 +387,11 @@ impl Collector {
             links,
         };
         let (products, batches) = (&self.payload.products, &self.payload.batches);
-        self.batches.insert(batch_hash(products, &entry), id, |i| {
-            batch_hash(products, &batches[i])
-        });
-        self.batch_lines.push(line);
+        self.batches
+            .insert(batch_hash(products, &entry), id as u32, |i| {
+                batch_hash(products, &batches[i as usize])
+            });
+        self.batch_lines.push(id, line);
         self.payload.products[product as usize].flags |= HAS_BATCHES;
         self.payload.batches.push(entry);
         Ok(())
@@ -390,17 +425,29 @@ impl Collector {
         Ok((product, batch))
     }
 
-    fn item(&mut self, it: record::Item<'_>, line: u64) -> Result<(), Refusal> {
+    /// Starts loading where an item of `hashes` will be looked for, a few
+    /// lines before it is: at national scale each is a cache miss.
+    pub(super) fn prefetch(&self, hashes: ItemHashes) {
+        self.items.prefetch(hashes.item);
+        if let Some(stamp) = hashes.stamp {
+            self.stamps.prefetch(stamp);
+        }
+    }
+
+    fn item(
+        &mut self,
+        (it, hashes): (record::Item<'_>, ItemHashes),
+        line: u64,
+    ) -> Result<(), Refusal> {
         let (product, batch) = self.parents_of(&it)?;
         let p = &self.payload;
-        let gtin = it.gtin.as_u64();
-        let hash = key_hash(SEED, Table::Items, gtin, it.serial.as_bytes());
-        let same_item = |i: usize| {
-            let e = &p.items[i];
+        let hash = hashes.item;
+        let same_item = |i: u32| {
+            let e = &p.items[i as usize];
             e.product(&p.batches) == product && e.serial(&p.item_bytes) == it.serial.as_bytes()
         };
         if let Some(first) = self.items.find(hash, same_item) {
-            let first = self.item_lines[first as usize];
+            let first = self.item_lines.of(first);
             let detail = format!(
                 "serial {} of GTIN {} is already the item of line {first}",
                 it.serial, it.gtin
@@ -408,11 +455,10 @@ impl Collector {
             return Err(duplicate(it.key(), detail));
         }
         let stamp: &str = it.stamp.as_deref().unwrap_or("");
-        let stamp_hash = key_hash(SEED, Table::Stamps, 0, stamp.as_bytes());
-        if !stamp.is_empty() {
-            let same_stamp = |i: usize| p.items[i].stamp(&p.item_bytes) == stamp.as_bytes();
+        if let Some(stamp_hash) = hashes.stamp {
+            let same_stamp = |i: u32| p.items[i as usize].stamp(&p.item_bytes) == stamp.as_bytes();
             if let Some(first) = self.stamps.find(stamp_hash, same_stamp) {
-                let first = self.item_lines[first as usize];
+                let first = self.item_lines.of(first);
                 let detail = format!("stamp {stamp} is already on the item of line {first}");
                 return Err(duplicate(it.key(), detail));
             }
@@ -450,20 +496,36 @@ impl Collector {
             stamp.len() as u8,
             flags,
         ));
-        self.item_lines.push(line);
+        self.item_lines.push(id, line);
         self.payload.products[product as usize].flags |= HAS_ITEMS;
         let p = &self.payload;
-        self.items.insert(hash, id, |i| {
-            let e = &p.items[i];
-            let gtin = p.products[e.product(&p.batches) as usize].gtin;
-            key_hash(SEED, Table::Items, gtin, e.serial(&p.item_bytes))
+        let (products, batches, items, item_bytes) =
+            (&p.products, &p.batches, &p.items, &p.item_bytes);
+        self.items.insert(hash, id as u32, |i| {
+            item_hash(products, batches, items, item_bytes, i)
         });
-        if !stamp.is_empty() {
-            self.stamps.insert(stamp_hash, id, |i| {
-                let stamp = p.items[i].stamp(&p.item_bytes);
-                key_hash(SEED, Table::Stamps, 0, stamp)
+        if let Some(stamp_hash) = hashes.stamp {
+            self.stamps.insert(stamp_hash, id as u32, |i| {
+                stamp_hash_of(items[i as usize].stamp(item_bytes))
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_s_line_is_found_across_lines_not_kept() {
+        let mut lines = Lines::default();
+        // Lines 1-3 kept, 4-5 rejected, 6 kept, 7 rejected, 8-9 kept.
+        for (entry, line) in [1, 2, 3, 6, 8, 9].into_iter().enumerate() {
+            lines.push(entry, line);
+        }
+        assert_eq!(lines.runs.len(), 3);
+        let of: Vec<u64> = (0..6).map(|e| lines.of(e)).collect();
+        assert_eq!(of, [1, 2, 3, 6, 8, 9]);
     }
 }

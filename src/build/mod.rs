@@ -228,7 +228,7 @@ pub fn collect(
         exported_at: manifest.exported_at.clone().unwrap_or_default(),
         ..Payload::default()
     };
-    let mut c = Collector::new(payload, blob, &manifest);
+    let mut c = Collector::new(payload, blob, planned(dir, &manifest)?);
     let mut files = Vec::new();
     for (kind, expected) in FILES.into_iter().zip(manifest.counts) {
         let path = crate::snapshot::find(dir, kind.file_name())?;
@@ -318,7 +318,11 @@ fn read_file(
     let show = progress && io::stderr().is_terminal();
     let mut last_shown = Instant::now();
     pipeline::read_lines(kind, path, |chunk| {
-        for line in chunk.lines {
+        let hashes: Vec<_> = chunk.lines.iter().map(|l| l.parsed.item_hashes()).collect();
+        for (k, line) in chunk.lines.into_iter().enumerate() {
+            if let Some(&Some(ahead)) = hashes.get(k + PREFETCH_AHEAD) {
+                c.prefetch(ahead);
+            }
             count.read += 1;
             // A file longer than its manifest says is not read to its end:
             // a decompression bomb stops at the count it announced.
@@ -369,6 +373,29 @@ fn read_file(
     }
     count.elapsed = started.elapsed();
     Ok(count)
+}
+
+/// How many lines ahead an item's slots are fetched: enough for the fetch
+/// to arrive, few enough to stay in cache.
+const PREFETCH_AHEAD: usize = 8;
+
+/// The products, batches and items to lay the tables out for: the manifest's
+/// counts, where it gives them (without, the tables grow as they fill), but
+/// no more than the files could hold at 32 bytes a line, however short a
+/// record can be: a manifest wrong by millions must not make the build
+/// touch gigabytes of empty table.
+fn planned(dir: &Path, manifest: &Manifest) -> Result<[usize; 3], BuildError> {
+    const SHORTEST_LINE: u64 = 32;
+    let mut planned = [0; 3];
+    for ((slot, kind), count) in planned.iter_mut().zip(FILES).zip(manifest.counts) {
+        let (Some(count), Some(path)) = (count, crate::snapshot::find(dir, kind.file_name())?)
+        else {
+            continue;
+        };
+        let fits = crate::snapshot::decoded_size(&path)? / SHORTEST_LINE;
+        *slot = count.min(fits).min(u64::from(u32::MAX)) as usize;
+    }
+    Ok(planned)
 }
 
 /// Without a manifest, the snapshot is named after its directory.

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use super::BuildError;
 use crate::code::Gtin;
-use crate::index::coded;
+use crate::index::format::{Table, key_hash};
+use crate::index::{coded, write};
 use crate::resolver::links::Link;
 use crate::snapshot::record::{self, Reason, Rejection};
 use crate::snapshot::{Kind, LineReader, MAX_LINE, SnapshotError};
@@ -38,6 +39,16 @@ pub(super) enum Parsed {
     Item(Result<ChunkItem, Rejection>),
 }
 
+impl Parsed {
+    /// An item's hashes, `None` for any other line.
+    pub(super) fn item_hashes(&self) -> Option<ItemHashes> {
+        match self {
+            Parsed::Item(Ok(item)) => Some(item.hashes()),
+            _ => None,
+        }
+    }
+}
+
 /// A chunk of judged lines, in file order, and the text its items point into.
 pub(super) struct Judged {
     pub(super) lines: Vec<ParsedLine>,
@@ -48,6 +59,7 @@ pub(super) struct Judged {
 /// snapshot, and one buffer a chunk spares an allocation a string (freed on
 /// another thread than made it).
 pub(super) struct ChunkItem {
+    hashes: ItemHashes,
     gtin: Gtin,
     serial: Range<usize>,
     lot: Option<Range<usize>>,
@@ -56,13 +68,37 @@ pub(super) struct ChunkItem {
     links: Vec<Link>,
 }
 
+/// An item's keys hashed as the index's tables hash them: worked out on a
+/// parser thread, so the collecting thread can fetch their slots early.
+#[derive(Clone, Copy, Default)]
+pub(super) struct ItemHashes {
+    pub(super) item: u64,
+    /// `None` for an item without a stamp.
+    pub(super) stamp: Option<u64>,
+}
+
 impl ChunkItem {
     fn new(item: record::Item<'_>, text: &mut String) -> ChunkItem {
+        let seed = write::HASH_SEED;
+        let hashes = ItemHashes {
+            item: key_hash(
+                seed,
+                Table::Items,
+                item.gtin.as_u64(),
+                item.serial.as_bytes(),
+            ),
+            stamp: item
+                .stamp
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| key_hash(seed, Table::Stamps, 0, s.as_bytes())),
+        };
         let mut keep = |s: &str| {
             text.push_str(s);
             text.len() - s.len()..text.len()
         };
         ChunkItem {
+            hashes,
             gtin: item.gtin,
             serial: keep(&item.serial),
             lot: item.lot.as_deref().map(&mut keep),
@@ -72,17 +108,22 @@ impl ChunkItem {
         }
     }
 
-    /// The item, borrowing from `text`, its chunk's.
-    pub(super) fn into_item(self, text: &str) -> record::Item<'_> {
+    pub(super) fn hashes(&self) -> ItemHashes {
+        self.hashes
+    }
+
+    /// The item, borrowing from `text`, its chunk's, and its hashes.
+    pub(super) fn into_item(self, text: &str) -> (record::Item<'_>, ItemHashes) {
         let at = |r: Range<usize>| Cow::Borrowed(&text[r]);
-        record::Item {
+        let item = record::Item {
             gtin: self.gtin,
             serial: at(self.serial),
             lot: self.lot.map(at),
             stamp: self.stamp.map(at),
             void: self.void,
             links: self.links,
-        }
+        };
+        (item, self.hashes)
     }
 }
 

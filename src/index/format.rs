@@ -214,6 +214,9 @@ pub struct Payload {
     pub batch_slots: Vec<u32>,
     pub item_slots: Vec<u32>,
     pub stamp_slots: Vec<u32>,
+    /// The longest probe of each table, for the header, once it is built.
+    #[rkyv(with = rkyv::with::Skip)]
+    pub max_probe: [u32; 4],
 }
 
 #[derive(Archive, Serialize, Debug)]
@@ -427,6 +430,12 @@ impl Slots {
     #[inline]
     pub fn tag(self, hash: u64) -> u32 {
         hash as u32 & self.tag_mask
+    }
+
+    /// Whether a slot can hold entry `entry`.
+    #[inline]
+    pub fn holds(self, entry: u32) -> bool {
+        entry.checked_add(1).is_some_and(|n| n & self.tag_mask == 0)
     }
 
     /// A slot holding entry `entry` of a key with hash `hash`.

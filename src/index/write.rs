@@ -17,36 +17,137 @@ use super::format::{
 /// choose another without misreading old files.
 pub const HASH_SEED: u64 = 0x7472_6163_6573_6361;
 
-/// Builds an open-addressing table for `n` keys (load at most 2/3, linear
-/// probing), whose entry numbers are `entry(k)`, split by `split`. Returns
-/// the slots and the longest probe.
+/// An open-addressing table as an index stores it (load at most 2/3, linear
+/// probing), filled a key at a time: the build fills its tables as it reads,
+/// and checks each key against them, so no second table of keys is held and
+/// no pass over the entries is left for the end.
+///
+/// Laid out for a planned number of entries (the snapshot's manifest counts
+/// them); past that, or for an entry number its slots cannot hold, it is laid
+/// out again twice as large. Entries are put in ascending order, so a table
+/// filled as planned has the same slots as [`build_table`] gives.
+pub struct SlotTable {
+    slots: Vec<u32>,
+    split: Slots,
+    planned: usize,
+    held: usize,
+    longest: u32,
+}
+
+impl SlotTable {
+    /// An empty table for `planned` entries, whose slots split by `split`.
+    pub fn laid_out(planned: usize, split: Slots) -> SlotTable {
+        // Linear probing clusters badly above 2/3 load: at 0.8 the longest
+        // probe of even a 100-entry table reached 46.
+        SlotTable {
+            slots: vec![EMPTY; planned + planned / 2 + 1],
+            split,
+            planned,
+            held: 0,
+            longest: 0,
+        }
+    }
+
+    /// An empty table for `planned` entries numbered below `planned`.
+    pub fn new(planned: usize) -> SlotTable {
+        SlotTable::laid_out(planned, Slots::for_entries(planned))
+    }
+
+    /// Starts loading the home slot of `hash`, to be probed a little later.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        super::format::prefetch(&self.slots[home_slot(hash, self.slots.len())]);
+    }
+
+    /// The entry under `hash` that `same` confirms, given its number.
+    pub fn find(&self, hash: u64, mut same: impl FnMut(u32) -> bool) -> Option<u32> {
+        let len = self.slots.len();
+        let tag = self.split.tag(hash);
+        let mut at = home_slot(hash, len);
+        // A table is never full: the probe meets an empty slot.
+        loop {
+            let slot = self.slots[at];
+            if slot == EMPTY {
+                return None;
+            }
+            let (entry, t) = self.split.parts(slot);
+            if t == tag && same(entry) {
+                return Some(entry);
+            }
+            at = if at + 1 == len { 0 } else { at + 1 };
+        }
+    }
+
+    /// Adds entry `entry` under `hash`; no entry may hold its key yet, and
+    /// entries come in ascending order. `rehash` gives the hash of an entry
+    /// held already, for when the table is laid out again.
+    pub fn insert(&mut self, hash: u64, entry: u32, rehash: impl Fn(u32) -> u64) {
+        if self.held == self.planned || !self.split.holds(entry) {
+            let planned = (self.planned * 2).max(entry as usize + 1).max(64);
+            let split = Slots::for_entries(planned.max(entry as usize + 1));
+            self.lay_out(planned, split, rehash);
+        }
+        self.put(hash, entry);
+    }
+
+    fn put(&mut self, hash: u64, entry: u32) {
+        let len = self.slots.len();
+        let mut at = home_slot(hash, len);
+        let mut probe = 0;
+        while self.slots[at] != EMPTY {
+            at = if at + 1 == len { 0 } else { at + 1 };
+            probe += 1;
+        }
+        self.slots[at] = self.split.slot(hash, entry);
+        self.longest = self.longest.max(probe);
+        self.held += 1;
+    }
+
+    /// Lays the table out again for `planned` entries split by `split`.
+    fn lay_out(&mut self, planned: usize, split: Slots, rehash: impl Fn(u32) -> u64) {
+        let mut entries: Vec<u32> = self
+            .slots
+            .iter()
+            .filter(|&&s| s != EMPTY)
+            .map(|&s| self.split.parts(s).0)
+            .collect();
+        entries.sort_unstable();
+        *self = SlotTable::laid_out(planned.max(entries.len()), split);
+        for e in entries {
+            self.put(rehash(e), e);
+        }
+    }
+
+    /// The slots, split as readers of an index whose table counts `entries`
+    /// entries expect (laid out again if they differ), and the longest probe.
+    pub fn finish(mut self, entries: usize, rehash: impl Fn(u32) -> u64) -> (Vec<u32>, u32) {
+        let split = Slots::for_entries(entries);
+        if split != self.split {
+            self.lay_out(self.planned, split, rehash);
+        }
+        (self.slots, self.longest)
+    }
+}
+
+/// Builds an open-addressing table for `n` keys (see [`SlotTable`]), whose
+/// entry numbers are `entry(k)`, split by `split`. Returns the slots and the
+/// longest probe.
 pub fn build_table(
     n: usize,
     split: Slots,
     hash_of: impl Fn(usize) -> u64,
     entry: impl Fn(usize) -> u32,
 ) -> (Vec<u32>, u32) {
-    // Linear probing clusters badly above 2/3 load: at 0.8 the longest probe
-    // of even a 100-entry table reached 46.
-    let len = n + n / 2 + 1;
-    let mut slots = vec![EMPTY; len];
-    let mut longest = 0u32;
+    let mut table = SlotTable::laid_out(n, split);
     for i in 0..n {
-        let hash = hash_of(i);
-        let mut at = home_slot(hash, len);
-        let mut probe = 0;
-        while slots[at] != EMPTY {
-            at = if at + 1 == len { 0 } else { at + 1 };
-            probe += 1;
-        }
-        slots[at] = split.slot(hash, entry(i));
-        longest = longest.max(probe);
+        table.put(hash_of(i), entry(i));
     }
-    (slots, longest)
+    (table.slots, table.longest)
 }
 
-/// Fills the four tables of `payload` from its entries. Returns the longest
-/// probe of each.
+/// Fills the tables of `payload` that are not built yet (the build fills
+/// them as it reads; a payload made otherwise has none) from its entries.
+/// Returns the longest probe of each.
 pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     let same = |i: usize| i as u32;
     let (np, nb, ni) = (
@@ -54,57 +155,69 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
         payload.batches.len(),
         payload.items.len(),
     );
-    let (slots, p) = build_table(
-        np,
-        Slots::for_entries(np),
-        |i| key_hash(seed, Table::Products, payload.products[i].gtin, &[]),
-        same,
-    );
-    payload.product_slots = slots;
-    let (slots, b) = build_table(
-        nb,
-        Slots::for_entries(nb),
-        |i| {
-            let batch = &payload.batches[i];
-            key_hash(
-                seed,
-                Table::Batches,
-                payload.products[batch.product as usize].gtin,
-                batch.lot.as_bytes(),
-            )
-        },
-        same,
-    );
-    payload.batch_slots = slots;
+    if payload.product_slots.is_empty() {
+        let (slots, longest) = build_table(
+            np,
+            Slots::for_entries(np),
+            |i| key_hash(seed, Table::Products, payload.products[i].gtin, &[]),
+            same,
+        );
+        payload.product_slots = slots;
+        payload.max_probe[0] = longest;
+    }
+    if payload.batch_slots.is_empty() {
+        let (slots, longest) = build_table(
+            nb,
+            Slots::for_entries(nb),
+            |i| {
+                let batch = &payload.batches[i];
+                key_hash(
+                    seed,
+                    Table::Batches,
+                    payload.products[batch.product as usize].gtin,
+                    batch.lot.as_bytes(),
+                )
+            },
+            same,
+        );
+        payload.batch_slots = slots;
+        payload.max_probe[1] = longest;
+    }
     let items = Slots::for_entries(ni);
-    let (slots, it) = build_table(
-        ni,
-        items,
-        |i| {
-            let item = &payload.items[i];
-            let gtin = payload.products[item.product(&payload.batches) as usize].gtin;
-            key_hash(seed, Table::Items, gtin, item.serial(&payload.item_bytes))
-        },
-        same,
-    );
-    payload.item_slots = slots;
-    // Items without a stamp are not in the stamp table: the table's keys are
-    // the stamped items, its entries their item numbers.
-    let stamped: Vec<u32> = (0..ni)
-        .filter(|&i| payload.items[i].stamp_len > 0)
-        .map(|i| i as u32)
-        .collect();
-    let (slots, st) = build_table(
-        stamped.len(),
-        items,
-        |k| {
-            let stamp = payload.items[stamped[k] as usize].stamp(&payload.item_bytes);
-            key_hash(seed, Table::Stamps, 0, stamp)
-        },
-        |k| stamped[k],
-    );
-    payload.stamp_slots = slots;
-    [p, b, it, st]
+    if payload.item_slots.is_empty() {
+        let (slots, longest) = build_table(
+            ni,
+            items,
+            |i| {
+                let item = &payload.items[i];
+                let gtin = payload.products[item.product(&payload.batches) as usize].gtin;
+                key_hash(seed, Table::Items, gtin, item.serial(&payload.item_bytes))
+            },
+            same,
+        );
+        payload.item_slots = slots;
+        payload.max_probe[2] = longest;
+    }
+    if payload.stamp_slots.is_empty() {
+        // Items without a stamp are not in the stamp table: the table's keys
+        // are the stamped items, its entries their item numbers.
+        let stamped: Vec<u32> = (0..ni)
+            .filter(|&i| payload.items[i].stamp_len > 0)
+            .map(|i| i as u32)
+            .collect();
+        let (slots, longest) = build_table(
+            stamped.len(),
+            items,
+            |k| {
+                let stamp = payload.items[stamped[k] as usize].stamp(&payload.item_bytes);
+                key_hash(seed, Table::Stamps, 0, stamp)
+            },
+            |k| stamped[k],
+        );
+        payload.stamp_slots = slots;
+        payload.max_probe[3] = longest;
+    }
+    payload.max_probe
 }
 
 fn header(
@@ -245,5 +358,62 @@ pub fn write(
             })
         }
         Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", out.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(e: u32) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&e.to_le_bytes())
+    }
+
+    /// Fills a table of `planned` entries with entries `0..n`, each checked
+    /// absent first, as the build does.
+    fn filled(planned: usize, n: u32) -> (Vec<u32>, u32) {
+        let mut table = SlotTable::new(planned);
+        for e in 0..n {
+            assert_eq!(table.find(hash(e), |x| x == e), None);
+            table.insert(hash(e), e, hash);
+            assert_eq!(table.find(hash(e), |x| x == e), Some(e));
+        }
+        table.finish(n as usize, hash)
+    }
+
+    #[test]
+    fn a_table_filled_as_planned_is_the_table_built_at_once() {
+        for n in [0u32, 1, 2, 100, 5000] {
+            let at_once = build_table(
+                n as usize,
+                Slots::for_entries(n as usize),
+                |i| hash(i as u32),
+                |i| i as u32,
+            );
+            assert_eq!(filled(n as usize, n), at_once, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_table_past_its_plan_grows_and_its_split_is_the_readers() {
+        // No plan (no manifest), and a plan larger than the entries kept
+        // (rejects) across a power of two: the slots split as readers
+        // derive from the entry count, and every entry is found.
+        for (planned, n) in [(0, 3000u32), (10, 70_000), (70_000, 60_000)] {
+            let (slots, _) = filled(planned, n);
+            let split = Slots::for_entries(n as usize);
+            let mut found: Vec<u32> = slots
+                .iter()
+                .filter(|&&s| s != EMPTY)
+                .map(|&s| {
+                    let (e, tag) = split.parts(s);
+                    assert_eq!(tag, split.tag(hash(e)));
+                    e
+                })
+                .collect();
+            found.sort_unstable();
+            assert_eq!(found, (0..n).collect::<Vec<_>>(), "{planned} {n}");
+            assert!(slots.len() >= n as usize * 3 / 2, "load at most 2/3");
+        }
     }
 }
