@@ -35,12 +35,26 @@ pub struct SlotTable {
 }
 
 impl SlotTable {
-    /// An empty table for `planned` entries, whose slots split by `split`.
+    /// An empty table for `planned` entries, whose slots split by `split`;
+    /// for none, to grow as entries come, when memory for that many cannot
+    /// be had.
     pub fn laid_out(planned: usize, split: Slots) -> SlotTable {
         // Linear probing clusters badly above 2/3 load: at 0.8 the longest
         // probe of even a 100-entry table reached 46.
+        let len = planned.saturating_add(planned / 2).saturating_add(1);
+        let mut slots = Vec::new();
+        let planned = match slots.try_reserve_exact(len) {
+            Ok(()) => {
+                slots.resize(len, EMPTY);
+                planned
+            }
+            Err(_) => {
+                slots.push(EMPTY);
+                0
+            }
+        };
         SlotTable {
-            slots: vec![EMPTY; planned + planned / 2 + 1],
+            slots,
             split,
             planned,
             held: 0,

@@ -293,12 +293,7 @@ fn plain_batch(line: &[u8]) -> Option<Batch> {
             return None;
         }
     }
-    let status = match b.status {
-        None | Some("active") => Status::Active,
-        Some("recalled") => Status::Recalled,
-        Some("withdrawn") => Status::Withdrawn,
-        Some(_) => return None,
-    };
+    let status = status_named(b.status)?;
     Some(Batch {
         gtin,
         lot: b.lot.to_owned(),
@@ -616,14 +611,24 @@ impl Fields {
     }
 
     fn status(&self, obj: &Map<String, Value>) -> Result<Status> {
-        match self.optional_str(obj, "status")? {
-            None | Some("active") => Ok(Status::Active),
-            Some("recalled") => Ok(Status::Recalled),
-            Some("withdrawn") => Ok(Status::Withdrawn),
-            Some(other) => Err(self.invalid(format!(
-                "\"status\" must be \"active\", \"recalled\" or \"withdrawn\", found {other:?}"
-            ))),
-        }
+        let named = self.optional_str(obj, "status")?;
+        status_named(named).ok_or_else(|| {
+            self.invalid(format!(
+                "\"status\" must be \"active\", \"recalled\" or \"withdrawn\", found {:?}",
+                named.unwrap_or_default()
+            ))
+        })
+    }
+}
+
+/// The status a record's `status` names (none: active), `None` for a word
+/// that is not one.
+fn status_named(status: Option<&str>) -> Option<Status> {
+    match status {
+        None | Some("active") => Some(Status::Active),
+        Some("recalled") => Some(Status::Recalled),
+        Some("withdrawn") => Some(Status::Withdrawn),
+        Some(_) => None,
     }
 }
 
