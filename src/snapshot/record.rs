@@ -395,20 +395,36 @@ struct ItemLine<'a> {
     gtin: Cow<'a, str>,
     #[serde(borrow)]
     serial: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     lot: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     stamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     status: Option<Cow<'a, str>>,
     #[serde(default)]
     links: Option<Value>,
 }
 
+/// An optional string borrowed from the line when it has no escapes: serde
+/// borrows a `Cow` field, but not one inside an `Option`.
+fn borrowed<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Option::<Borrowed<'de>>::deserialize(d).map(|b| b.map(|b| b.0))
+}
+
 /// Reads an item line. Items are the bulk of a snapshot, so this path decodes
 /// straight into a typed struct instead of a generic JSON value.
 pub fn item(line: &[u8]) -> Result<Item<'_>> {
-    let parsed: ItemLine = serde_json::from_slice(line).map_err(|e| {
+    // One pass of validation for the whole line: parsing a `str` does not
+    // validate each string again.
+    let parsed: serde_json::Result<ItemLine> = match simdutf8::basic::from_utf8(line) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(line),
+    };
+    let parsed = parsed.map_err(|e| {
         let msg = e.to_string();
         let reason = if e.is_syntax() || e.is_eof() {
             Reason::InvalidJson
@@ -639,6 +655,9 @@ pub fn check_gs1_text(s: &str) -> std::result::Result<(), String> {
             "must be 1 to 20 characters, found {}",
             s.chars().count()
         ));
+    }
+    if s.bytes().all(is_cset82) {
+        return Ok(());
     }
     if let Some(c) = s.chars().find(|&c| !c.is_ascii() || !is_cset82(c as u8)) {
         return Err(format!(
