@@ -132,7 +132,11 @@ fn snapshot_lines(c: &mut Criterion) {
         b.iter(|| {
             at = (at + 1) % batches.len();
             out.clear();
-            encoder.add(batches[at].json.as_bytes(), black_box(&prepared[at]), &mut out);
+            encoder.add(
+                batches[at].json.as_bytes(),
+                black_box(&prepared[at]),
+                &mut out,
+            );
         })
     });
     g.finish();

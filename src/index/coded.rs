@@ -39,7 +39,8 @@
 //! The clock is the local time, in minutes, of the last DATE or TIME hole
 //! (a DATE sets it to that day's midnight); it starts at 0 at UTC+00:00.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Marks a hole in a template: a control byte, which JSON text never holds
 /// unescaped.
@@ -381,8 +382,13 @@ pub struct Prepared {
 /// A record the coder cannot reproduce byte for byte is kept as text, so
 /// coding never changes an answer.
 pub fn prepare(json: &[u8], keys: Keys<'_>) -> Prepared {
-    let mut p = Prepared::default();
-    let mut spans = Vec::new();
+    // Sized for a batch of some thirty holes, so that none of them grows.
+    let mut p = Prepared {
+        template: Vec::with_capacity(json.len()),
+        holes: Vec::with_capacity(64),
+        values: Vec::with_capacity(32),
+    };
+    let mut spans = Vec::with_capacity(64);
     if skeleton(json, &mut p.template, &mut spans).is_none() || spans.is_empty() {
         return Prepared::default();
     }
@@ -461,7 +467,9 @@ impl Prepared {
 /// Gives coded records' templates and fragments their ids, collecting the
 /// fragment dictionary as it goes.
 pub struct Encoder {
-    ids: HashMap<Box<[u8]>, u64, xxhash_rust::xxh3::Xxh3Builder>,
+    /// Fragment ids by the hash of their text, which only the dictionary
+    /// holds.
+    ids: HashTable<u32>,
     /// The dictionary: fragment `i` is `bytes[ends[i - 1]..ends[i]]`.
     bytes: Vec<u8>,
     ends: Vec<u32>,
@@ -483,7 +491,7 @@ impl Default for Encoder {
 impl Encoder {
     pub fn with_limit(limit: usize) -> Encoder {
         Encoder {
-            ids: HashMap::default(),
+            ids: HashTable::new(),
             bytes: Vec::new(),
             ends: Vec::new(),
             limit,
@@ -552,17 +560,29 @@ impl Encoder {
 
     /// The id of `fragment`, added to the dictionary if it has room.
     fn intern(&mut self, fragment: &[u8]) -> Option<u64> {
-        if let Some(&id) = self.ids.get(fragment) {
-            return Some(id);
+        let hash = xxh3_64(fragment);
+        fn text<'d>(bytes: &'d [u8], ends: &[u32], id: u32) -> Option<&'d [u8]> {
+            fragment_of(bytes, ends, u64::from(id))
         }
-        if self.bytes.len() + fragment.len() > self.limit {
+        let (bytes, ends) = (&self.bytes, &self.ends);
+        if let Some(&id) = self
+            .ids
+            .find(hash, |&id| text(bytes, ends, id) == Some(fragment))
+        {
+            return Some(u64::from(id));
+        }
+        // Within the limit, ids and ends stay far below `u32::MAX`.
+        if self.bytes.len() + fragment.len() > self.limit.min(u32::MAX as usize) {
             return None;
         }
-        let id = self.ends.len() as u64;
+        let id = self.ends.len() as u32;
         self.bytes.extend_from_slice(fragment);
         self.ends.push(self.bytes.len() as u32);
-        self.ids.insert(fragment.into(), id);
-        Some(id)
+        let (bytes, ends) = (&self.bytes, &self.ends);
+        self.ids.insert_unique(hash, id, |&id| {
+            xxh3_64(text(bytes, ends, id).unwrap_or_default())
+        });
+        Some(u64::from(id))
     }
 }
 
