@@ -51,14 +51,12 @@ pub(super) struct Collector {
     /// holds the last one coded.
     coder: coded::Encoder,
     coded: Vec<u8>,
-    /// The parents of the last item kept.
-    last_parents: LastParents,
+    /// The parents of the last item whose parents were found.
+    last_parents: Option<LastParents>,
 }
 
 /// An item's GTIN and lot, and the product and batch they name.
-#[derive(Default)]
 struct LastParents {
-    /// 0, no GTIN, until an item is kept.
     gtin: u64,
     lot: Option<String>,
     product: u32,
@@ -164,7 +162,7 @@ impl Collector {
             batch_links: HashMap::new(),
             coder: coded::Encoder::default(),
             coded: Vec::new(),
-            last_parents: LastParents::default(),
+            last_parents: None,
         };
         c.reserve(planned);
         c
@@ -401,8 +399,10 @@ impl Collector {
     /// Items come batch by batch, so the last item's parents are kept.
     fn parents_of(&mut self, it: &record::Item<'_>) -> Result<(u32, Option<u32>), Rejection> {
         let lot = it.lot.as_deref();
-        let last = &self.last_parents;
-        if last.gtin == it.gtin.as_u64() && last.lot.as_deref() == lot {
+        if let Some(last) = &self.last_parents
+            && last.gtin == it.gtin.as_u64()
+            && last.lot.as_deref() == lot
+        {
             return Ok((last.product, last.batch));
         }
         let product = self.product_of(it.gtin, || it.key(), "item")?;
@@ -416,12 +416,12 @@ impl Collector {
                 )
             })?),
         };
-        self.last_parents = LastParents {
+        self.last_parents = Some(LastParents {
             gtin: it.gtin.as_u64(),
             lot: lot.map(str::to_owned),
             product,
             batch,
-        };
+        });
         Ok((product, batch))
     }
 
