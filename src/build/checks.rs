@@ -16,7 +16,7 @@ use crate::index::format::{
     BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_NO_BATCH, ITEM_VOID, ItemEntry, ItemLinks,
     LinkEntry, Links, MAX_ITEM_BYTES, Payload, ProductEntry, Span, Table, key_hash,
 };
-use crate::index::write::{self, SlotTable};
+use crate::index::write::{self, SlotTable, batch_hash, item_hash, product_hash, stamp_hash};
 use crate::resolver::links::{self as resolver_links, Link};
 use crate::snapshot::record::{self, Reason, Rejection};
 
@@ -109,38 +109,6 @@ fn duplicate(key: String, detail: String) -> Refusal {
     Rejection::new(Reason::DuplicateKey, Some(key), detail).into()
 }
 
-const SEED: u64 = write::HASH_SEED;
-
-fn product_hash(gtin: u64) -> u64 {
-    key_hash(SEED, Table::Products, gtin, &[])
-}
-
-fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
-    key_hash(
-        SEED,
-        Table::Batches,
-        products[b.product as usize].gtin,
-        b.lot.as_bytes(),
-    )
-}
-
-/// The hash of item `i`, kept already.
-fn item_hash(
-    products: &[ProductEntry],
-    batches: &[BatchEntry],
-    items: &[ItemEntry],
-    item_bytes: &[u8],
-    i: u32,
-) -> u64 {
-    let e = &items[i as usize];
-    let gtin = products[e.product(batches) as usize].gtin;
-    key_hash(SEED, Table::Items, gtin, e.serial(item_bytes))
-}
-
-fn stamp_hash_of(stamp: &[u8]) -> u64 {
-    key_hash(SEED, Table::Stamps, 0, stamp)
-}
-
 impl Collector {
     /// An empty collector that adds to `payload` and `blob`, its tables laid
     /// out for `planned` products, batches and items.
@@ -194,7 +162,7 @@ impl Collector {
         p.max_probe[2] = longest;
         let (slots, longest) = self
             .stamps
-            .finish(ni, |i| stamp_hash_of(items[i as usize].stamp(item_bytes)));
+            .finish(ni, |i| stamp_hash(items[i as usize].stamp(item_bytes)));
         p.stamp_slots = slots;
         p.max_probe[3] = longest;
         (self.payload, self.blob)
@@ -332,7 +300,7 @@ impl Collector {
     fn batch_of(&self, product: u32, lot: &str) -> Option<u32> {
         let gtin = self.payload.products[product as usize].gtin;
         let batches = &self.payload.batches;
-        let hash = key_hash(SEED, Table::Batches, gtin, lot.as_bytes());
+        let hash = key_hash(write::HASH_SEED, Table::Batches, gtin, lot.as_bytes());
         self.batches.find(hash, |i| {
             let b = &batches[i as usize];
             b.product == product && b.lot == lot
@@ -455,9 +423,9 @@ impl Collector {
             return Err(duplicate(it.key(), detail));
         }
         let stamp: &str = it.stamp.as_deref().unwrap_or("");
-        if let Some(stamp_hash) = hashes.stamp {
+        if let Some(stamp_key) = hashes.stamp {
             let same_stamp = |i: u32| p.items[i as usize].stamp(&p.item_bytes) == stamp.as_bytes();
-            if let Some(first) = self.stamps.find(stamp_hash, same_stamp) {
+            if let Some(first) = self.stamps.find(stamp_key, same_stamp) {
                 let first = self.item_lines.of(first);
                 let detail = format!("stamp {stamp} is already on the item of line {first}");
                 return Err(duplicate(it.key(), detail));
@@ -504,9 +472,9 @@ impl Collector {
         self.items.insert(hash, id as u32, |i| {
             item_hash(products, batches, items, item_bytes, i)
         });
-        if let Some(stamp_hash) = hashes.stamp {
-            self.stamps.insert(stamp_hash, id as u32, |i| {
-                stamp_hash_of(items[i as usize].stamp(item_bytes))
+        if let Some(stamp_key) = hashes.stamp {
+            self.stamps.insert(stamp_key, id as u32, |i| {
+                stamp_hash(items[i as usize].stamp(item_bytes))
             });
         }
         Ok(())

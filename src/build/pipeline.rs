@@ -79,10 +79,9 @@ pub(super) struct ItemHashes {
 
 impl ChunkItem {
     fn new(item: record::Item<'_>, text: &mut String) -> ChunkItem {
-        let seed = write::HASH_SEED;
         let hashes = ItemHashes {
             item: key_hash(
-                seed,
+                write::HASH_SEED,
                 Table::Items,
                 item.gtin.as_u64(),
                 item.serial.as_bytes(),
@@ -91,7 +90,7 @@ impl ChunkItem {
                 .stamp
                 .as_deref()
                 .filter(|s| !s.is_empty())
-                .map(|s| key_hash(seed, Table::Stamps, 0, s.as_bytes())),
+                .map(|s| write::stamp_hash(s.as_bytes())),
         };
         let mut keep = |s: &str| {
             text.push_str(s);

@@ -9,7 +9,8 @@ use rkyv::util::AlignedVec;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::format::{
-    EMPTY, HEADER_LEN, Header, Payload, Slots, Table, VERSION, home_slot, key_hash,
+    BatchEntry, EMPTY, HEADER_LEN, Header, ItemEntry, Payload, ProductEntry, Slots, Table, VERSION,
+    home_slot, key_hash,
 };
 
 /// The seed of the key hashes. Fixed, so that the same snapshot gives the same
@@ -159,10 +160,39 @@ pub fn build_table(
     (table.slots, table.longest)
 }
 
+/// The hash of a product's key, as the index's tables hash it.
+pub fn product_hash(gtin: u64) -> u64 {
+    key_hash(HASH_SEED, Table::Products, gtin, &[])
+}
+
+/// The hash of batch `b`'s key (its product's GTIN and its lot).
+pub fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
+    let gtin = products[b.product as usize].gtin;
+    key_hash(HASH_SEED, Table::Batches, gtin, b.lot.as_bytes())
+}
+
+/// The hash of item `i`'s key (its product's GTIN and its serial).
+pub fn item_hash(
+    products: &[ProductEntry],
+    batches: &[BatchEntry],
+    items: &[ItemEntry],
+    item_bytes: &[u8],
+    i: u32,
+) -> u64 {
+    let e = &items[i as usize];
+    let gtin = products[e.product(batches) as usize].gtin;
+    key_hash(HASH_SEED, Table::Items, gtin, e.serial(item_bytes))
+}
+
+/// The hash of a stamp.
+pub fn stamp_hash(stamp: &[u8]) -> u64 {
+    key_hash(HASH_SEED, Table::Stamps, 0, stamp)
+}
+
 /// Fills the tables of `payload` that are not built yet (the build fills
 /// them as it reads; a payload made otherwise has none) from its entries.
 /// Returns the longest probe of each.
-pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
+pub fn index_entries(payload: &mut Payload) -> [u32; 4] {
     let same = |i: usize| i as u32;
     let (np, nb, ni) = (
         payload.products.len(),
@@ -170,43 +200,34 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
         payload.items.len(),
     );
     if payload.product_slots.is_empty() {
+        let products = &payload.products;
         let (slots, longest) = build_table(
             np,
             Slots::for_entries(np),
-            |i| key_hash(seed, Table::Products, payload.products[i].gtin, &[]),
+            |i| product_hash(products[i].gtin),
             same,
         );
         payload.product_slots = slots;
         payload.max_probe[0] = longest;
     }
     if payload.batch_slots.is_empty() {
+        let (products, batches) = (&payload.products, &payload.batches);
         let (slots, longest) = build_table(
             nb,
             Slots::for_entries(nb),
-            |i| {
-                let batch = &payload.batches[i];
-                key_hash(
-                    seed,
-                    Table::Batches,
-                    payload.products[batch.product as usize].gtin,
-                    batch.lot.as_bytes(),
-                )
-            },
+            |i| batch_hash(products, &batches[i]),
             same,
         );
         payload.batch_slots = slots;
         payload.max_probe[1] = longest;
     }
-    let items = Slots::for_entries(ni);
+    let split = Slots::for_entries(ni);
     if payload.item_slots.is_empty() {
+        let p = &*payload;
         let (slots, longest) = build_table(
             ni,
-            items,
-            |i| {
-                let item = &payload.items[i];
-                let gtin = payload.products[item.product(&payload.batches) as usize].gtin;
-                key_hash(seed, Table::Items, gtin, item.serial(&payload.item_bytes))
-            },
+            split,
+            |i| item_hash(&p.products, &p.batches, &p.items, &p.item_bytes, i as u32),
             same,
         );
         payload.item_slots = slots;
@@ -215,17 +236,15 @@ pub fn index_entries(payload: &mut Payload, seed: u64) -> [u32; 4] {
     if payload.stamp_slots.is_empty() {
         // Items without a stamp are not in the stamp table: the table's keys
         // are the stamped items, its entries their item numbers.
+        let (items, item_bytes) = (&payload.items, &payload.item_bytes);
         let stamped: Vec<u32> = (0..ni)
-            .filter(|&i| payload.items[i].stamp_len > 0)
+            .filter(|&i| items[i].stamp_len > 0)
             .map(|i| i as u32)
             .collect();
         let (slots, longest) = build_table(
             stamped.len(),
-            items,
-            |k| {
-                let stamp = payload.items[stamped[k] as usize].stamp(&payload.item_bytes);
-                key_hash(seed, Table::Stamps, 0, stamp)
-            },
+            split,
+            |k| stamp_hash(items[stamped[k] as usize].stamp(item_bytes)),
             |k| stamped[k],
         );
         payload.stamp_slots = slots;
@@ -260,7 +279,7 @@ fn header(
 /// The bytes of a whole index file for `payload` and its JSON `blob`, in
 /// memory and aligned: for tests and benches that open an index without a file.
 pub fn to_bytes(mut payload: Payload, blob: &[u8], built_at: i64) -> io::Result<AlignedVec> {
-    let max_probe = index_entries(&mut payload, HASH_SEED);
+    let max_probe = index_entries(&mut payload);
     let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(io::Error::other)?;
     let mut sum = Xxh3::new();
     sum.update(&archive);
@@ -331,7 +350,7 @@ pub fn write(
     built_at: i64,
     out: &Path,
 ) -> io::Result<Written> {
-    let max_probe = index_entries(&mut payload, HASH_SEED);
+    let max_probe = index_entries(&mut payload);
     let result = crate::durable::replace(out, |file| {
         // The header is written last, once the lengths and checksum are known.
         file.write_all(&[0u8; HEADER_LEN])?;
