@@ -446,3 +446,80 @@ fn a_temporary_file_left_by_a_killed_build_is_removed() {
     build::build(&data("sample"), &tmp.path().join("out.idx"), &options(0)).unwrap();
     assert!(!orphan.exists());
 }
+
+// ---- Serials and stamps spilled to a file ---------------------------------
+
+/// A generated snapshot whose items' serials and stamps come to a few
+/// megabytes, more than a build holds in memory, with two items at the end
+/// that repeat the key and the stamp of the first ones.
+fn spilling_snapshot(manifest: bool) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tracescan::synth::Config {
+        products: 1500,
+        batches_per_product: 10,
+        items_per_batch: 10,
+        compression: tracescan::synth::Compression::None,
+        ..tracescan::synth::Config::default()
+    };
+    tracescan::synth::generate(&cfg, tmp.path()).unwrap();
+    let items = tmp.path().join("items.jsonl");
+    let text = fs::read_to_string(&items).unwrap();
+    let mut lines = text.lines();
+    let first: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let second: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let mut same_key = first.clone();
+    same_key["stamp"] = "NEVERSEENSTAMP".into();
+    let mut same_stamp = second.clone();
+    same_stamp["serial"] = "NEVERSEENSERIAL".into();
+    let mut file = fs::OpenOptions::new().append(true).open(&items).unwrap();
+    writeln!(file, "{same_key}\n{same_stamp}").unwrap();
+    let manifest_path = tmp.path().join("manifest.json");
+    if manifest {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+        let n = m["counts"]["items"].as_u64().unwrap();
+        m["counts"]["items"] = (n + 2).into();
+        fs::write(&manifest_path, m.to_string()).unwrap();
+    } else {
+        fs::remove_file(&manifest_path).unwrap();
+    }
+    tmp
+}
+
+#[test]
+fn spilled_keys_are_read_back_for_checks_and_tables() {
+    // With a manifest the tables are laid out once and a duplicate far back
+    // is read from the file; without one they are laid out again as they
+    // grow, reading every key back in order.
+    for manifest in [true, false] {
+        let snap = spilling_snapshot(manifest);
+        let out = snap.path().join("out.idx");
+        let summary = build::build(snap.path(), &out, &options(2)).unwrap();
+        let report = summary.rejects_report.clone().unwrap();
+        let rejects = report_lines(&report);
+        let lines = summary.files[2].read;
+        assert_eq!(
+            rejects,
+            [
+                (
+                    "items.jsonl".to_owned(),
+                    lines - 1,
+                    "duplicate_key".to_owned()
+                ),
+                ("items.jsonl".to_owned(), lines, "duplicate_key".to_owned()),
+            ],
+            "manifest {manifest}"
+        );
+        let text = fs::read_to_string(&report).unwrap();
+        assert!(text.contains("is already the item of line 1"), "{text}");
+        assert!(text.contains("is already on the item of line 2"), "{text}");
+        // The file's bytes are those of the same build held in memory.
+        let written = fs::read(&out).unwrap();
+        let held = index_bytes(snap.path());
+        const HEADER: usize = tracescan::index::format::HEADER_LEN;
+        assert!(written.len() > 3 << 20, "{} bytes", written.len());
+        assert_eq!(written[HEADER..], held[HEADER..], "manifest {manifest}");
+        let index = tracescan::index::Index::open(&out).unwrap();
+        assert_eq!(index.header().items, lines - 2);
+    }
+}

@@ -8,24 +8,28 @@
 use std::collections::HashMap;
 use std::io;
 
-use super::Blob;
 use super::pipeline::{ItemHashes, Parsed};
 use crate::code::Gtin;
 use crate::index::coded;
 use crate::index::format::{
     BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_NO_BATCH, ITEM_VOID, ItemEntry, ItemLinks,
-    LinkEntry, Links, MAX_ITEM_BYTES, Payload, ProductEntry, Span, Table, key_hash,
+    LinkEntry, Links, Lot, MAX_ITEM_BYTES, MAX_LOT, Payload, ProductEntry, Span, Table, key_hash,
 };
-use crate::index::write::{self, SlotTable, batch_hash, item_hash, product_hash, stamp_hash};
+use crate::index::spill::{Spill, Window};
+use crate::index::write::{self, SlotTable, SpilledKeys, batch_hash, product_hash};
 use crate::resolver::links::{self as resolver_links, Link};
 use crate::snapshot::record::{self, Reason, Rejection};
 
 /// The state of a build: entries so far, and their keys for duplicate checks.
 pub(super) struct Collector {
     payload: Payload,
-    /// Where the pre-rendered JSON goes, and its length so far.
-    blob: Blob,
-    blob_len: u64,
+    /// Where the pre-rendered JSON goes.
+    blob: Spill,
+    /// Reads back spilled serials and stamps, for a key check whose tag
+    /// matched.
+    window: Window,
+    /// An item's serial and stamp, appended as one.
+    text: Vec<u8>,
     /// Products by GTIN: the index's own table, filled as products are kept.
     products: SlotTable,
     /// The line of each kept product, to name it in a duplicate's report.
@@ -43,10 +47,11 @@ pub(super) struct Collector {
     stamps: SlotTable,
     /// Each kept product's name, the description of every linkset below it.
     names: Vec<Box<str>>,
-    /// The links of products and batches that have some, by entry: a batch
-    /// or item with links of its own lists them in its linkset too.
-    product_links: HashMap<u32, Vec<Link>>,
+    /// The links of batches that have some, by entry: an item with links of
+    /// its own lists them in its linkset too, and its product's, which are
+    /// read back from the product's JSON when needed (the last kept here).
     batch_links: HashMap<u32, Vec<Link>>,
+    product_links: Option<(u32, Vec<Link>)>,
     /// Gives coded batch records their dictionary ids (`index::coded`), and
     /// holds the last one coded.
     coder: coded::Encoder,
@@ -112,11 +117,12 @@ fn duplicate(key: String, detail: String) -> Refusal {
 impl Collector {
     /// An empty collector that adds to `payload` and `blob`, its tables laid
     /// out for `planned` products, batches and items.
-    pub(super) fn new(payload: Payload, blob: Blob, planned: [usize; 3]) -> Collector {
+    pub(super) fn new(payload: Payload, blob: Spill, planned: [usize; 3]) -> Collector {
         let mut c = Collector {
             payload,
             blob,
-            blob_len: 0,
+            window: Window::random(),
+            text: Vec::new(),
             products: SlotTable::new(planned[0]),
             product_lines: Lines::default(),
             rejected_products: HashMap::new(),
@@ -126,8 +132,8 @@ impl Collector {
             item_lines: Lines::default(),
             stamps: SlotTable::new(planned[2]),
             names: Vec::new(),
-            product_links: HashMap::new(),
             batch_links: HashMap::new(),
+            product_links: None,
             coder: coded::Encoder::default(),
             coded: Vec::new(),
             last_parents: None,
@@ -136,15 +142,15 @@ impl Collector {
         c
     }
 
-    /// The entries kept, their tables and their JSON.
-    pub(super) fn finish(mut self) -> (Payload, Blob) {
+    /// The entries kept, their tables and their JSON, or why the items'
+    /// spilled keys could not be read back for a table laid out again.
+    pub(super) fn finish(mut self) -> io::Result<(Payload, Spill)> {
         let (fragments, ends) = self.coder.finish();
         let p = &mut self.payload;
         p.fragments = fragments;
         p.fragment_ends = ends;
         let (np, nb, ni) = (p.products.len(), p.batches.len(), p.items.len());
-        let (products, batches, items, item_bytes) =
-            (&p.products, &p.batches, &p.items, &p.item_bytes);
+        let (products, batches, items) = (&p.products, &p.batches, &p.items);
         let (slots, longest) = self
             .products
             .finish(np, |i| product_hash(products[i as usize].gtin));
@@ -155,17 +161,19 @@ impl Collector {
             .finish(nb, |i| batch_hash(products, &batches[i as usize]));
         p.batch_slots = slots;
         p.max_probe[1] = longest;
+        let mut keys = SpilledKeys::new(&p.item_bytes);
         let (slots, longest) = self
             .items
-            .finish(ni, |i| item_hash(products, batches, items, item_bytes, i));
+            .finish(ni, |i| keys.item(products, batches, &items[i as usize]));
+        keys.result()?;
         p.item_slots = slots;
         p.max_probe[2] = longest;
-        let (slots, longest) = self
-            .stamps
-            .finish(ni, |i| stamp_hash(items[i as usize].stamp(item_bytes)));
+        let mut keys = SpilledKeys::new(&p.item_bytes);
+        let (slots, longest) = self.stamps.finish(ni, |i| keys.stamp(&items[i as usize]));
+        keys.result()?;
         p.stamp_slots = slots;
         p.max_probe[3] = longest;
-        (self.payload, self.blob)
+        Ok((self.payload, self.blob))
     }
 
     /// Sizes the vectors for the planned counts, so that a large build
@@ -177,7 +185,6 @@ impl Collector {
         let _ = self.names.try_reserve_exact(products);
         let _ = p.batches.try_reserve_exact(batches);
         let _ = p.items.try_reserve_exact(items);
-        let _ = p.item_bytes.try_reserve_exact(items.saturating_mul(20));
     }
 
     /// Checks line `line`, judged on its own already, against the lines
@@ -200,12 +207,10 @@ impl Collector {
     }
 
     fn spill(&mut self, bytes: &[u8]) -> Result<Span, Refusal> {
-        let span = self
-            .blob
-            .append(bytes, self.blob_len)
-            .map_err(Refusal::Spill)?;
-        self.blob_len += u64::from(span.len);
-        Ok(span)
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| Refusal::Spill(io::Error::other("a record over 4 GiB")))?;
+        let at = self.blob.append(bytes).map_err(Refusal::Spill)?;
+        Ok(Span { at, len })
     }
 
     /// Keeps a record's own links `own` and spills the linkset of its level,
@@ -250,9 +255,6 @@ impl Collector {
         let id = self.payload.products.len();
         self.names.push(p.name.into_boxed_str());
         let links = self.links(&p.links, &[], id as u32)?;
-        if !p.links.is_empty() {
-            self.product_links.insert(id as u32, p.links);
-        }
         let products = &self.payload.products;
         self.products
             .insert(hash, id as u32, |i| product_hash(products[i as usize].gtin));
@@ -266,6 +268,34 @@ impl Collector {
             links,
         });
         Ok(())
+    }
+
+    /// The links of product `product`, read back from its JSON: only a batch
+    /// or item with links of its own lists them, so a national build does
+    /// not hold a million products' links for the few that do.
+    fn product_links(&mut self, product: u32) -> Result<Vec<Link>, Refusal> {
+        if let Some((p, links)) = &self.product_links
+            && *p == product
+        {
+            return Ok(links.clone());
+        }
+        let entry = &self.payload.products[product as usize];
+        let links = if entry.links.len == 0 {
+            Vec::new()
+        } else {
+            let json = entry.json;
+            let json = self.blob.read(json.at, json.len as usize, &mut self.window);
+            let unreadable = |e: &dyn std::fmt::Display| {
+                Refusal::Spill(io::Error::other(format!(
+                    "the links of product entry {product}, read back: {e}"
+                )))
+            };
+            let value: serde_json::Value = serde_json::from_slice(json.map_err(Refusal::Spill)?)
+                .map_err(|e| unreadable(&e))?;
+            resolver_links::parse(value.get("links")).map_err(|e| unreadable(&format!("{e:?}")))?
+        };
+        self.product_links = Some((product, links.clone()));
+        Ok(links)
     }
 
     /// The product index of `gtin`, or the rejection of an orphan.
@@ -303,7 +333,7 @@ impl Collector {
         let hash = key_hash(write::HASH_SEED, Table::Batches, gtin, lot.as_bytes());
         self.batches.find(hash, |i| {
             let b = &batches[i as usize];
-            b.product == product && b.lot == lot
+            b.product == product && b.lot.as_bytes() == lot.as_bytes()
         })
     }
 
@@ -322,6 +352,13 @@ impl Collector {
             );
             return Err(duplicate(key(), detail));
         }
+        let lot = Lot::new(&b.lot).ok_or_else(|| {
+            Rejection::new(
+                Reason::InvalidField,
+                Some(key()),
+                format!("lot: longer than {MAX_LOT} characters"),
+            )
+        })?;
         let mut coded = std::mem::take(&mut self.coded);
         coded.clear();
         self.coder.add(b.json.as_bytes(), &prepared, &mut coded);
@@ -337,8 +374,7 @@ impl Collector {
                 ..self.payload.products[product as usize].links
             }
         } else {
-            let above = self.product_links.get(&product).map_or(&[][..], |l| &l[..]);
-            let above = above.to_vec();
+            let above = self.product_links(product)?;
             let links = self.links(&b.links, &[&above], product)?;
             self.batch_links.insert(id as u32, b.links);
             links
@@ -347,8 +383,8 @@ impl Collector {
             product,
             status: b.status as u8,
             expiry: b.expiry.map_or(0, |d| d.to_yyyymmdd()),
-            lot: b.lot,
-            recall_notice: b.recall_notice.unwrap_or_default(),
+            lot,
+            recall_notice: b.recall_notice.map(String::into_boxed_str),
             json,
             links,
         };
@@ -408,13 +444,26 @@ impl Collector {
         line: u64,
     ) -> Result<(), Refusal> {
         let (product, batch) = self.parents_of(&it)?;
-        let p = &self.payload;
-        let hash = hashes.item;
+        let (p, window) = (&self.payload, &mut self.window);
+        // A slot whose tag matches is another item's about once in 32 probes
+        // at 100 M items: its serial is read back from the spill then.
+        let mut failed = None;
         let same_item = |i: u32| {
             let e = &p.items[i as usize];
-            e.product(&p.batches) == product && e.serial(&p.item_bytes) == it.serial.as_bytes()
+            e.product(&p.batches) == product
+                && match e.serial(&p.item_bytes, window) {
+                    Ok(serial) => serial == it.serial.as_bytes(),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        false
+                    }
+                }
         };
-        if let Some(first) = self.items.find(hash, same_item) {
+        let found = self.items.find(hashes.item, same_item);
+        if let Some(e) = failed.take() {
+            return Err(Refusal::Spill(e));
+        }
+        if let Some(first) = found {
             let first = self.item_lines.of(first);
             let detail = format!(
                 "serial {} of GTIN {} is already the item of line {first}",
@@ -424,8 +473,18 @@ impl Collector {
         }
         let stamp: &str = it.stamp.as_deref().unwrap_or("");
         if let Some(stamp_key) = hashes.stamp {
-            let same_stamp = |i: u32| p.items[i as usize].stamp(&p.item_bytes) == stamp.as_bytes();
-            if let Some(first) = self.stamps.find(stamp_key, same_stamp) {
+            let same_stamp = |i: u32| match p.items[i as usize].stamp(&p.item_bytes, window) {
+                Ok(s) => s == stamp.as_bytes(),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    false
+                }
+            };
+            let found = self.stamps.find(stamp_key, same_stamp);
+            if let Some(e) = failed.take() {
+                return Err(Refusal::Spill(e));
+            }
+            if let Some(first) = found {
                 let first = self.item_lines.of(first);
                 let detail = format!("stamp {stamp} is already on the item of line {first}");
                 return Err(duplicate(it.key(), detail));
@@ -435,25 +494,27 @@ impl Collector {
         if !it.links.is_empty() {
             let none: &[Link] = &[];
             let batch_links = batch.and_then(|b| self.batch_links.get(&b));
-            let batch_links = batch_links.map_or(none, |l| &l[..]);
-            let product_links = self.product_links.get(&product).map_or(none, |l| &l[..]);
-            let (batch_links, product_links) = (batch_links.to_vec(), product_links.to_vec());
+            let batch_links = batch_links.map_or(none, |l| &l[..]).to_vec();
+            let product_links = self.product_links(product)?;
             let links = self.links(&it.links, &[&batch_links, &product_links], product)?;
             self.payload.item_links.push(ItemLinks {
                 item: id as u32,
                 links,
             });
         }
-        let bytes_at = self.payload.item_bytes.len() as u64;
+        let bytes_at = self.payload.item_bytes.len();
         if bytes_at + (it.serial.len() + stamp.len()) as u64 > MAX_ITEM_BYTES {
             return Err(Refusal::Spill(io::Error::other(format!(
                 "the serials and stamps of the items pass {MAX_ITEM_BYTES} bytes, the most an index holds"
             ))));
         }
+        self.text.clear();
+        self.text.extend_from_slice(it.serial.as_bytes());
+        self.text.extend_from_slice(stamp.as_bytes());
         self.payload
             .item_bytes
-            .extend_from_slice(it.serial.as_bytes());
-        self.payload.item_bytes.extend_from_slice(stamp.as_bytes());
+            .append(&self.text)
+            .map_err(Refusal::Spill)?;
         let flags = if it.void { ITEM_VOID } else { 0 }
             | if it.links.is_empty() { 0 } else { ITEM_LINKS }
             | if batch.is_none() { ITEM_NO_BATCH } else { 0 };
@@ -467,17 +528,16 @@ impl Collector {
         self.item_lines.push(id, line);
         self.payload.products[product as usize].flags |= HAS_ITEMS;
         let p = &self.payload;
-        let (products, batches, items, item_bytes) =
-            (&p.products, &p.batches, &p.items, &p.item_bytes);
-        self.items.insert(hash, id as u32, |i| {
-            item_hash(products, batches, items, item_bytes, i)
+        let (products, batches, items) = (&p.products, &p.batches, &p.items);
+        let mut keys = SpilledKeys::new(&p.item_bytes);
+        self.items.insert(hashes.item, id as u32, |i| {
+            keys.item(products, batches, &items[i as usize])
         });
         if let Some(stamp_key) = hashes.stamp {
-            self.stamps.insert(stamp_key, id as u32, |i| {
-                stamp_hash(items[i as usize].stamp(item_bytes))
-            });
+            self.stamps
+                .insert(stamp_key, id as u32, |i| keys.stamp(&items[i as usize]));
         }
-        Ok(())
+        keys.result().map_err(Refusal::Spill)
     }
 }
 

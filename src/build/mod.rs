@@ -8,9 +8,9 @@
 //! - `checks`: what needs all records, line by line: duplicate keys (the
 //!   first occurrence wins, the later one names its line), a batch's product,
 //!   an item's product and lot, stamp uniqueness. A line that passes becomes
-//!   an entry of the index payload.
-//! - `blob`: the pre-rendered JSON of kept products and batches, spilled to
-//!   a temporary file as it comes.
+//!   an entry of the index payload. The pre-rendered JSON of kept products
+//!   and batches, and the items' serials and stamps, are spilled to
+//!   temporary files as they come (`index::spill`).
 //! - `rejects`: the report of every line not indexed, written as rejects
 //!   are found.
 //!
@@ -18,22 +18,21 @@
 //! payload and blob to `index::write` ([`build`]). If there are more than
 //! `max_rejects` rejects, or a file is truncated, no index is written.
 
-mod blob;
 mod checks;
 mod pipeline;
 mod rejects;
 pub mod space;
 
 use std::fmt;
-use std::io::{self, BufWriter, IsTerminal};
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::index::format::{MAX_SNAPSHOT_ID, Payload};
+use crate::index::spill::Spill;
 use crate::index::write::{self, Written};
 use crate::snapshot::record::Reason;
 use crate::snapshot::{FILES, Kind, Manifest, SnapshotError};
-pub use blob::Blob;
 use checks::{Collector, Refusal};
 pub use rejects::RejectLog;
 
@@ -171,20 +170,13 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
     let mut rejects = RejectLog::new(report_path).with_limit(options.max_rejects);
     let Collected {
         payload,
-        mut blob,
+        blob,
         files,
     } = collect(dir, &mut rejects, options.progress, Some(spill)).map_err(|e| in_dir(e, spill))?;
     let (rejected, report_path) = (rejects.count, rejects.finish()?);
     let writing = Instant::now();
-    let written = write::write(
-        payload,
-        &mut blob
-            .reader()
-            .map_err(|e| in_dir(BuildError::Spill(e), spill))?,
-        crate::date::unix_now(),
-        out,
-    )
-    .map_err(BuildError::Write)?;
+    let written = write::write(payload, &mut blob.reader(), crate::date::unix_now(), out)
+        .map_err(BuildError::Write)?;
     Ok(Summary {
         files,
         rejects_report: (rejected > 0).then_some(report_path),
@@ -198,7 +190,7 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<Summary, Build
 /// pre-rendered JSON its entries point into, and the line counts.
 pub struct Collected {
     pub payload: Payload,
-    pub blob: Blob,
+    pub blob: Spill,
     pub files: Vec<FileCount>,
 }
 
@@ -216,16 +208,15 @@ pub fn collect(
         .snapshot_id
         .clone()
         .unwrap_or_else(|| default_snapshot_id(dir));
-    let blob = match spill_in {
-        Some(d) => Blob::Spilled(BufWriter::with_capacity(
-            1 << 20,
-            tempfile::tempfile_in(d).map_err(BuildError::Spill)?,
-        )),
-        None => Blob::Memory(Vec::new()),
+    let spill = || match spill_in {
+        Some(d) => Spill::in_dir(d).map_err(BuildError::Spill),
+        None => Ok(Spill::in_memory()),
     };
+    let (blob, item_bytes) = (spill()?, spill()?);
     let payload = Payload {
         snapshot_id,
         exported_at: manifest.exported_at.clone().unwrap_or_default(),
+        item_bytes,
         ..Payload::default()
     };
     let mut c = Collector::new(payload, blob, planned(dir, &manifest)?);
@@ -273,7 +264,7 @@ pub fn collect(
         }
         files.push(count);
     }
-    let (payload, blob) = c.finish();
+    let (payload, blob) = c.finish().map_err(BuildError::Spill)?;
     Ok(Collected {
         payload,
         blob,

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 
 use super::BuildError;
 use crate::code::Gtin;
-use crate::index::format::{Table, key_hash};
 use crate::index::{coded, write};
 use crate::resolver::links::Link;
 use crate::snapshot::record::{self, Reason, Rejection};
@@ -80,12 +79,7 @@ pub(super) struct ItemHashes {
 impl ChunkItem {
     fn new(item: record::Item<'_>, text: &mut String) -> ChunkItem {
         let hashes = ItemHashes {
-            item: key_hash(
-                write::HASH_SEED,
-                Table::Items,
-                item.gtin.as_u64(),
-                item.serial.as_bytes(),
-            ),
+            item: write::item_hash(item.gtin.as_u64(), item.serial.as_bytes()),
             stamp: item
                 .stamp
                 .as_deref()

@@ -23,12 +23,18 @@
 //! file changed underneath a live mapping by another process: memmap2 cannot
 //! prevent that, which is why indexes are replaced by rename, never rewritten.
 
+use std::fmt;
 use std::fs::File;
 use std::io;
 
-use rkyv::{Archive, Serialize};
+use rkyv::rancor::{Fallible, Source};
+use rkyv::ser::Writer;
+use rkyv::string::{ArchivedString, StringResolver};
+use rkyv::with::{ArchiveWith, SerializeWith};
+use rkyv::{Archive, Place, Serialize};
 
 use super::coded;
+use super::spill::{Spill, Window};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// The first eight bytes of every index file.
@@ -200,7 +206,9 @@ pub struct Payload {
     /// Items are the bulk of an index, so they are small fixed-size entries
     /// pointing into one shared byte area for their serial and stamp.
     pub items: Vec<ItemEntry>,
-    pub item_bytes: Vec<u8>,
+    /// Archived as a `Vec<u8>`; a build spills it to a file (`Spill`).
+    #[rkyv(with = super::spill::AsVec)]
+    pub item_bytes: Spill,
     /// The links of every record, each record's own in a run (see `Links`).
     pub links: Vec<LinkEntry>,
     /// The links of the few items that have their own, by item, ascending.
@@ -243,19 +251,98 @@ pub struct Span {
 pub const HAS_BATCHES: u8 = 1;
 pub const HAS_ITEMS: u8 = 2;
 
+/// A batch as a build holds it, 10 M times over at national scale: its lot
+/// inline and its rare notice boxed, where two `String`s took 48 bytes and
+/// an allocation; both are archived as strings all the same.
 #[derive(Archive, Serialize, Debug)]
 pub struct BatchEntry {
     pub product: u32,
     pub status: u8,
     /// Registered expiry date as YYYYMMDD, 0 for none.
     pub expiry: u32,
-    pub lot: String,
-    pub recall_notice: String,
+    #[rkyv(with = AsStr)]
+    pub lot: Lot,
+    #[rkyv(with = AsStr)]
+    pub recall_notice: Option<Box<str>>,
     /// The record's JSON, coded (`super::coded`).
     pub json: Span,
     /// Its own links, and the linkset of its level (its product's when it
     /// has none of its own).
     pub links: Links,
+}
+
+/// The longest lot (GS1 AI 10): 20 characters of the 82-character set.
+pub const MAX_LOT: usize = 20;
+
+/// A lot of at most [`MAX_LOT`] bytes, held inline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Lot {
+    len: u8,
+    bytes: [u8; MAX_LOT],
+}
+
+impl Lot {
+    /// `None` for a lot longer than [`MAX_LOT`] bytes.
+    pub fn new(lot: &str) -> Option<Lot> {
+        let mut bytes = [0; MAX_LOT];
+        bytes.get_mut(..lot.len())?.copy_from_slice(lot.as_bytes());
+        Some(Lot {
+            len: lot.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("a lot is copied whole from a str")
+    }
+}
+
+impl fmt::Debug for Lot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Text a build holds in a smaller form than a `String`.
+pub trait Text {
+    fn text(&self) -> &str;
+}
+
+impl Text for Lot {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Text for Option<Box<str>> {
+    fn text(&self) -> &str {
+        self.as_deref().unwrap_or("")
+    }
+}
+
+/// Archives [`Text`] as the string it holds (an absent one as empty).
+pub struct AsStr;
+
+impl<F: Text> ArchiveWith<F> for AsStr {
+    type Archived = ArchivedString;
+    type Resolver = StringResolver;
+
+    fn resolve_with(field: &F, resolver: StringResolver, out: Place<ArchivedString>) {
+        ArchivedString::resolve_from_str(field.text(), resolver, out);
+    }
+}
+
+impl<F: Text, S: Fallible + Writer + ?Sized> SerializeWith<F, S> for AsStr
+where
+    S::Error: Source,
+{
+    fn serialize_with(field: &F, serializer: &mut S) -> Result<StringResolver, S::Error> {
+        ArchivedString::serialize_from_str(field.text(), serializer)
+    }
 }
 
 /// A record's links: its own, to choose from, and the linkset of its level,
@@ -336,8 +423,8 @@ impl ItemEntry {
         }
     }
 
-    fn start(&self) -> usize {
-        (u64::from(self.bytes_at_high) << 32 | u64::from(self.bytes_at)) as usize
+    fn start(&self) -> u64 {
+        u64::from(self.bytes_at_high) << 32 | u64::from(self.bytes_at)
     }
 
     /// Its product, through its batch when it has one.
@@ -352,22 +439,23 @@ impl ItemEntry {
         (self.flags & ITEM_NO_BATCH == 0).then_some(self.parent)
     }
 
-    /// The serial of this item in the payload's `item_bytes`. Panics if the
-    /// entry points outside them, which an entry built with those bytes never
-    /// does.
+    /// The serial of this item in the payload's `item_bytes`, read through
+    /// `window` when they are spilled.
     #[inline]
-    pub fn serial<'a>(&self, item_bytes: &'a [u8]) -> &'a [u8] {
-        let at = self.start();
-        &item_bytes[at..at + usize::from(self.serial_len)]
+    pub fn serial<'a>(
+        &self,
+        item_bytes: &'a Spill,
+        window: &'a mut Window,
+    ) -> io::Result<&'a [u8]> {
+        item_bytes.read(self.start(), usize::from(self.serial_len), window)
     }
 
     /// The stamp of this item in the payload's `item_bytes`: the bytes right
-    /// after the serial, empty for an item without a stamp. Panics as
-    /// [`ItemEntry::serial`] does.
+    /// after the serial, empty for an item without a stamp.
     #[inline]
-    pub fn stamp<'a>(&self, item_bytes: &'a [u8]) -> &'a [u8] {
-        let at = self.start() + usize::from(self.serial_len);
-        &item_bytes[at..at + usize::from(self.stamp_len)]
+    pub fn stamp<'a>(&self, item_bytes: &'a Spill, window: &'a mut Window) -> io::Result<&'a [u8]> {
+        let at = self.start() + u64::from(self.serial_len);
+        item_bytes.read(at, usize::from(self.stamp_len), window)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod coded;
 pub mod format;
+pub mod spill;
 pub mod write;
 
 use std::fs::File;

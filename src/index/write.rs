@@ -12,6 +12,7 @@ use super::format::{
     BatchEntry, EMPTY, HEADER_LEN, Header, ItemEntry, Payload, ProductEntry, Slots, Table, VERSION,
     home_slot, key_hash,
 };
+use super::spill::{Spill, Window};
 
 /// The seed of the key hashes. Fixed, so that the same snapshot gives the same
 /// bytes; it is recorded in the header all the same, so a later version may
@@ -95,8 +96,10 @@ impl SlotTable {
 
     /// Adds entry `entry` under `hash`; no entry may hold its key yet, and
     /// entries come in ascending order. `rehash` gives the hash of an entry
-    /// held already, for when the table is laid out again.
-    pub fn insert(&mut self, hash: u64, entry: u32, rehash: impl Fn(u32) -> u64) {
+    /// held already, for when the table is laid out again: it is asked for
+    /// them in ascending order, so that keys spilled to a file are read in
+    /// order.
+    pub fn insert(&mut self, hash: u64, entry: u32, rehash: impl FnMut(u32) -> u64) {
         if self.held == self.planned || !self.split.holds(entry) {
             let planned = (self.planned * 2).max(entry as usize + 1).max(64);
             let split = Slots::for_entries(planned.max(entry as usize + 1));
@@ -119,7 +122,7 @@ impl SlotTable {
     }
 
     /// Lays the table out again for `planned` entries split by `split`.
-    fn lay_out(&mut self, planned: usize, split: Slots, rehash: impl Fn(u32) -> u64) {
+    fn lay_out(&mut self, planned: usize, split: Slots, mut rehash: impl FnMut(u32) -> u64) {
         let mut entries: Vec<u32> = self
             .slots
             .iter()
@@ -135,7 +138,7 @@ impl SlotTable {
 
     /// The slots, split as readers of an index whose table counts `entries`
     /// entries expect (laid out again if they differ), and the longest probe.
-    pub fn finish(mut self, entries: usize, rehash: impl Fn(u32) -> u64) -> (Vec<u32>, u32) {
+    pub fn finish(mut self, entries: usize, rehash: impl FnMut(u32) -> u64) -> (Vec<u32>, u32) {
         let split = Slots::for_entries(entries);
         if split != self.split {
             self.lay_out(self.planned, split, rehash);
@@ -145,12 +148,12 @@ impl SlotTable {
 }
 
 /// Builds an open-addressing table for `n` keys (see [`SlotTable`]), whose
-/// entry numbers are `entry(k)`, split by `split`. Returns the slots and the
-/// longest probe.
+/// entry numbers are `entry(k)`, split by `split`; `hash_of` is asked for
+/// the keys in order. Returns the slots and the longest probe.
 pub fn build_table(
     n: usize,
     split: Slots,
-    hash_of: impl Fn(usize) -> u64,
+    mut hash_of: impl FnMut(usize) -> u64,
     entry: impl Fn(usize) -> u32,
 ) -> (Vec<u32>, u32) {
     let mut table = SlotTable::laid_out(n, split);
@@ -171,17 +174,60 @@ pub fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
     key_hash(HASH_SEED, Table::Batches, gtin, b.lot.as_bytes())
 }
 
-/// The hash of item `i`'s key (its product's GTIN and its serial).
-pub fn item_hash(
-    products: &[ProductEntry],
-    batches: &[BatchEntry],
-    items: &[ItemEntry],
-    item_bytes: &[u8],
-    i: u32,
-) -> u64 {
-    let e = &items[i as usize];
-    let gtin = products[e.product(batches) as usize].gtin;
-    key_hash(HASH_SEED, Table::Items, gtin, e.serial(item_bytes))
+/// The hash of an item's key: its product's GTIN and its serial.
+pub fn item_hash(gtin: u64, serial: &[u8]) -> u64 {
+    key_hash(HASH_SEED, Table::Items, gtin, serial)
+}
+
+/// Hashes of keys read from a spill, for a table laid out again: a read that
+/// fails is kept in `failed` (the table is then thrown away with the build).
+pub struct SpilledKeys<'a> {
+    pub bytes: &'a Spill,
+    pub window: Window,
+    pub failed: Option<io::Error>,
+}
+
+impl<'a> SpilledKeys<'a> {
+    /// Reads from `bytes` in ascending order.
+    pub fn new(bytes: &'a Spill) -> SpilledKeys<'a> {
+        SpilledKeys {
+            bytes,
+            window: Window::in_order(),
+            failed: None,
+        }
+    }
+
+    /// The hash of item `e`'s key, its product being `products[..]`'s.
+    pub fn item(
+        &mut self,
+        products: &[ProductEntry],
+        batches: &[BatchEntry],
+        e: &ItemEntry,
+    ) -> u64 {
+        let gtin = products[e.product(batches) as usize].gtin;
+        match e.serial(self.bytes, &mut self.window) {
+            Ok(serial) => item_hash(gtin, serial),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// The hash of item `e`'s stamp.
+    pub fn stamp(&mut self, e: &ItemEntry) -> u64 {
+        match e.stamp(self.bytes, &mut self.window) {
+            Ok(stamp) => stamp_hash(stamp),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    fn fail(&mut self, error: io::Error) -> u64 {
+        self.failed.get_or_insert(error);
+        0
+    }
+
+    /// The first read that failed, if any.
+    pub fn result(self) -> io::Result<()> {
+        self.failed.map_or(Ok(()), Err)
+    }
 }
 
 /// The hash of a stamp.
@@ -191,8 +237,9 @@ pub fn stamp_hash(stamp: &[u8]) -> u64 {
 
 /// Fills the tables of `payload` that are not built yet (the build fills
 /// them as it reads; a payload made otherwise has none) from its entries.
-/// Returns the longest probe of each.
-pub fn index_entries(payload: &mut Payload) -> [u32; 4] {
+/// Returns the longest probe of each, or why the items' spilled bytes could
+/// not be read.
+pub fn index_entries(payload: &mut Payload) -> io::Result<[u32; 4]> {
     let same = |i: usize| i as u32;
     let (np, nb, ni) = (
         payload.products.len(),
@@ -224,19 +271,22 @@ pub fn index_entries(payload: &mut Payload) -> [u32; 4] {
     let split = Slots::for_entries(ni);
     if payload.item_slots.is_empty() {
         let p = &*payload;
+        let mut keys = SpilledKeys::new(&p.item_bytes);
         let (slots, longest) = build_table(
             ni,
             split,
-            |i| item_hash(&p.products, &p.batches, &p.items, &p.item_bytes, i as u32),
+            |i| keys.item(&p.products, &p.batches, &p.items[i]),
             same,
         );
+        keys.result()?;
         payload.item_slots = slots;
         payload.max_probe[2] = longest;
     }
     if payload.stamp_slots.is_empty() {
         // Items without a stamp are not in the stamp table: the table's keys
         // are the stamped items, its entries their item numbers.
-        let (items, item_bytes) = (&payload.items, &payload.item_bytes);
+        let items = &payload.items;
+        let mut keys = SpilledKeys::new(&payload.item_bytes);
         let stamped: Vec<u32> = (0..ni)
             .filter(|&i| items[i].stamp_len > 0)
             .map(|i| i as u32)
@@ -244,13 +294,14 @@ pub fn index_entries(payload: &mut Payload) -> [u32; 4] {
         let (slots, longest) = build_table(
             stamped.len(),
             split,
-            |k| stamp_hash(items[stamped[k] as usize].stamp(item_bytes)),
+            |k| keys.stamp(&items[stamped[k] as usize]),
             |k| stamped[k],
         );
+        keys.result()?;
         payload.stamp_slots = slots;
         payload.max_probe[3] = longest;
     }
-    payload.max_probe
+    Ok(payload.max_probe)
 }
 
 fn header(
@@ -279,7 +330,7 @@ fn header(
 /// The bytes of a whole index file for `payload` and its JSON `blob`, in
 /// memory and aligned: for tests and benches that open an index without a file.
 pub fn to_bytes(mut payload: Payload, blob: &[u8], built_at: i64) -> io::Result<AlignedVec> {
-    let max_probe = index_entries(&mut payload);
+    let max_probe = index_entries(&mut payload)?;
     let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&payload).map_err(io::Error::other)?;
     let mut sum = Xxh3::new();
     sum.update(&archive);
@@ -350,7 +401,7 @@ pub fn write(
     built_at: i64,
     out: &Path,
 ) -> io::Result<Written> {
-    let max_probe = index_entries(&mut payload);
+    let max_probe = index_entries(&mut payload)?;
     let result = crate::durable::replace(out, |file| {
         // The header is written last, once the lengths and checksum are known.
         file.write_all(&[0u8; HEADER_LEN])?;

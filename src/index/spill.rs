@@ -1,0 +1,290 @@
+//! Bytes a build appends as it reads and an index holds in one piece: the
+//! JSON blob after the archive, and the items' serials and stamps inside it
+//! (`Payload::item_bytes`). At national scale each is gigabytes, so a build
+//! spills them to an unnamed temporary file as they come and reads back only
+//! what a check needs; tests and small builds keep them in memory. The
+//! archive takes its part straight from the file ([`AsVec`]).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use rkyv::Place;
+use rkyv::rancor::{Fallible, Source};
+use rkyv::ser::Writer;
+use rkyv::vec::{ArchivedVec, VecResolver};
+use rkyv::with::{ArchiveWith, SerializeWith};
+
+/// How much is held in memory before it goes to the file: large writes, and
+/// the most recent bytes (the likeliest to be read back) without a read.
+const TAIL: usize = 1 << 20;
+
+/// Appended bytes, in memory or spilled to a file.
+///
+/// Every append lies whole either in the file or in the tail held after it,
+/// so a read of one append never spans the two.
+pub struct Spill {
+    /// `None`: all bytes are in `held`.
+    file: Option<File>,
+    /// The bytes after the first `flushed`, which are in the file.
+    held: Vec<u8>,
+    flushed: u64,
+}
+
+/// The bytes last read from a spilled file, to serve the reads that follow
+/// from memory: one per read (`random`), or a large run ahead of it for
+/// reads in ascending order (`in_order`).
+#[derive(Default)]
+pub struct Window {
+    start: u64,
+    buf: Vec<u8>,
+    ahead: usize,
+}
+
+impl Window {
+    /// For reads anywhere: reads what is asked and no more.
+    pub fn random() -> Window {
+        Window::default()
+    }
+
+    /// For reads in ascending order: reads a megabyte at a time.
+    pub fn in_order() -> Window {
+        Window {
+            ahead: TAIL,
+            ..Window::default()
+        }
+    }
+}
+
+impl Default for Spill {
+    fn default() -> Spill {
+        Spill::in_memory()
+    }
+}
+
+impl fmt::Debug for Spill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spill")
+            .field("len", &self.len())
+            .field("spilled", &self.file.is_some())
+            .finish()
+    }
+}
+
+impl Spill {
+    /// Bytes held in memory.
+    pub fn in_memory() -> Spill {
+        Spill {
+            file: None,
+            held: Vec::new(),
+            flushed: 0,
+        }
+    }
+
+    /// Bytes spilled to an unnamed temporary file in `dir`, removed when it
+    /// is dropped.
+    pub fn in_dir(dir: &Path) -> io::Result<Spill> {
+        Ok(Spill {
+            file: Some(tempfile::tempfile_in(dir)?),
+            held: Vec::with_capacity(TAIL),
+            flushed: 0,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.flushed + self.held.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `bytes`; returns where they start.
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
+        let at = self.len();
+        if let Some(file) = &mut self.file
+            && self.held.len() + bytes.len() > TAIL
+            && !self.held.is_empty()
+        {
+            file.write_all(&self.held)?;
+            self.flushed += self.held.len() as u64;
+            self.held.clear();
+        }
+        self.held.extend_from_slice(bytes);
+        Ok(at)
+    }
+
+    /// The `len` bytes at `at`, which one append wrote, read through
+    /// `window` when they are in the file.
+    pub fn read<'a>(&'a self, at: u64, len: usize, window: &'a mut Window) -> io::Result<&'a [u8]> {
+        let past = || {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{len} bytes at {at}: past the {} spilled", self.len()),
+            )
+        };
+        if at >= self.flushed {
+            let from = (at - self.flushed) as usize;
+            return self.held.get(from..from + len).ok_or_else(past);
+        }
+        let file = self.file.as_ref().ok_or_else(past)?;
+        let end = at.checked_add(len as u64).filter(|&e| e <= self.flushed);
+        let end = end.ok_or_else(past)?;
+        if at < window.start || end > window.start + window.buf.len() as u64 {
+            let n = (self.flushed - at).min(len.max(window.ahead) as u64) as usize;
+            window.buf.resize(n, 0);
+            file.read_exact_at(&mut window.buf, at)?;
+            window.start = at;
+        }
+        let from = (at - window.start) as usize;
+        Ok(&window.buf[from..from + len])
+    }
+
+    /// All the bytes from the start, in large reads.
+    pub fn reader(&self) -> impl Read + '_ {
+        let file = FileAt {
+            file: self.file.as_ref(),
+            at: 0,
+            end: self.flushed,
+        };
+        BufReader::with_capacity(TAIL, file).chain(&self.held[..])
+    }
+
+    /// All the bytes in memory: free for bytes held there, a spilled file is
+    /// read back whole.
+    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+        if self.file.is_none() {
+            return Ok(self.held);
+        }
+        let mut bytes = Vec::new();
+        self.reader().read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// A file read from `at` to `end` by positioned reads, which leave the
+/// file's own offset, where appends go, alone.
+struct FileAt<'a> {
+    file: Option<&'a File>,
+    at: u64,
+    end: u64,
+}
+
+impl Read for FileAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.end - self.at).min(buf.len() as u64) as usize;
+        let Some(file) = self.file.filter(|_| n > 0) else {
+            return Ok(0);
+        };
+        let n = file.read_at(&mut buf[..n], self.at)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the spill file ends at {} of {} bytes", self.at, self.end),
+            ));
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Archives a [`Spill`] as the `Vec<u8>` of its bytes, copied from the file
+/// a megabyte at a time: a build never holds them whole.
+pub struct AsVec;
+
+impl ArchiveWith<Spill> for AsVec {
+    type Archived = ArchivedVec<u8>;
+    type Resolver = VecResolver;
+
+    fn resolve_with(field: &Spill, resolver: VecResolver, out: Place<ArchivedVec<u8>>) {
+        ArchivedVec::<u8>::resolve_from_len(field.len() as usize, resolver, out);
+    }
+}
+
+impl<S: Fallible + Writer + ?Sized> SerializeWith<Spill, S> for AsVec
+where
+    S::Error: Source,
+{
+    fn serialize_with(field: &Spill, serializer: &mut S) -> Result<VecResolver, S::Error> {
+        let pos = serializer.pos();
+        let mut reader = field.reader();
+        let mut buf = vec![0u8; TAIL];
+        loop {
+            let n = reader.read(&mut buf).map_err(S::Error::new)?;
+            if n == 0 {
+                break;
+            }
+            serializer.write(&buf[..n])?;
+        }
+        Ok(VecResolver::from_pos(pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends of every size around the tail's, so that some are flushed,
+    /// some held, and one is larger than the tail.
+    fn appends() -> Vec<Vec<u8>> {
+        (0..400u32)
+            .map(|i| {
+                let len = match i {
+                    7 => TAIL + 3,
+                    _ => (i as usize * 7919) % 9000,
+                };
+                (0..len).map(|k| (k as u32 ^ i) as u8).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spilled_bytes_read_back_as_held_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spilled = Spill::in_dir(dir.path()).unwrap();
+        let mut held = Spill::in_memory();
+        let mut at = Vec::new();
+        for a in appends() {
+            let s = spilled.append(&a).unwrap();
+            assert_eq!(held.append(&a).unwrap(), s);
+            at.push((s, a));
+        }
+        assert!(spilled.flushed > 0 && !spilled.held.is_empty());
+        // Read back out of order, and in order through a large window.
+        let (mut random, mut in_order) = (Window::random(), Window::in_order());
+        for (s, a) in at.iter().rev() {
+            assert_eq!(spilled.read(*s, a.len(), &mut random).unwrap(), &a[..]);
+        }
+        for (s, a) in &at {
+            assert_eq!(spilled.read(*s, a.len(), &mut in_order).unwrap(), &a[..]);
+            assert_eq!(held.read(*s, a.len(), &mut random).unwrap(), &a[..]);
+        }
+        let err = spilled.read(spilled.len() - 1, 2, &mut random).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let all: Vec<u8> = at.iter().flat_map(|(_, a)| a.clone()).collect();
+        assert_eq!(spilled.into_bytes().unwrap(), all);
+        assert_eq!(held.into_bytes().unwrap(), all);
+    }
+
+    #[test]
+    fn a_spill_archives_as_the_vec_of_its_bytes() {
+        #[derive(rkyv::Archive, rkyv::Serialize)]
+        struct Both {
+            #[rkyv(with = AsVec)]
+            spilled: Spill,
+            plain: Vec<u8>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut spilled = Spill::in_dir(dir.path()).unwrap();
+        let mut plain = Vec::new();
+        for a in appends() {
+            spilled.append(&a).unwrap();
+            plain.extend_from_slice(&a);
+        }
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&Both { spilled, plain }).unwrap();
+        let both = rkyv::access::<ArchivedBoth, rkyv::rancor::Error>(&bytes).unwrap();
+        assert_eq!(both.spilled.as_slice(), both.plain.as_slice());
+    }
+}
