@@ -67,7 +67,7 @@ pub enum BuildError {
         at: String,
     },
     #[error(
-        "not enough free space in {}: the build needs about {} (an index of about {} and {} of record JSON spilled beside it while it is built), and {} is free; free some space, or pass --ignore-free-space to try anyway",
+        "not enough free space in {}: the build needs about {} (an index of about {} and {} of record JSON, serials and stamps spilled beside it while it is built), and {} is free; free some space, or pass --ignore-free-space to try anyway",
         dir.display(), space::human(need.total()), space::human(need.index), space::human(need.spill), space::human(*free)
     )]
     NoSpace {
@@ -81,9 +81,9 @@ pub enum BuildError {
     Report { path: PathBuf, error: io::Error },
     #[error("writing the index: {0}")]
     Write(io::Error),
-    #[error("spilling record JSON to a temporary file: {0}")]
+    #[error("spilling record JSON, serials and stamps to a temporary file: {0}")]
     Spill(io::Error),
-    #[error("spilling record JSON to a temporary file in {}: {error}", dir.display())]
+    #[error("spilling record JSON, serials and stamps to a temporary file in {}: {error}", dir.display())]
     SpillIn { dir: PathBuf, error: io::Error },
 }
 
