@@ -192,8 +192,9 @@ impl Collector {
     /// its chunk's.
     pub(super) fn apply(&mut self, parsed: Parsed, text: &str, line: u64) -> Result<(), Refusal> {
         match parsed {
-            Parsed::Product(Ok(p)) => self.product(p, line),
-            Parsed::Product(Err((r, gtin))) => {
+            Parsed::Product(Ok(p)) => self.product(*p, line),
+            Parsed::Product(Err(rejected)) => {
+                let (r, gtin) = *rejected;
                 // Remember the GTIN so that its batches and items can say why
                 // they have no product.
                 if let Some(g) = gtin {

@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -31,7 +30,8 @@ pub(super) struct ParsedLine {
 
 pub(super) enum Parsed {
     /// A rejected product carries its GTIN when one could be read.
-    Product(Result<record::Product, (Rejection, Option<u64>)>),
+    /// Boxed, as batches are, so that a line of any kind moves few bytes.
+    Product(Result<Box<record::Product>, Box<(Rejection, Option<u64>)>>),
     /// A batch comes with its coding worked out (`index::coded::prepare`);
     /// boxed, so that a chunk of items, the bulk, moves fewer bytes.
     Batch(Result<Box<(record::Batch, coded::Prepared)>, Rejection>),
@@ -56,15 +56,25 @@ pub(super) struct Judged {
 
 /// An item whose text lies in its chunk's `text`: items are the bulk of a
 /// snapshot, and one buffer a chunk spares an allocation a string (freed on
-/// another thread than made it).
+/// another thread than made it). Small, as a judged line moves a few times
+/// on its way (56 bytes, where ranges and a `Vec` took 128).
 pub(super) struct ChunkItem {
     hashes: ItemHashes,
     gtin: Gtin,
-    serial: Range<usize>,
-    lot: Option<Range<usize>>,
-    stamp: Option<Range<usize>>,
+    /// Its own links, which few items have.
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes where a Vec takes 24; an item with links pays the allocation"
+    )]
+    links: Option<Box<Vec<Link>>>,
+    /// Where its serial, then its lot and stamp if it has them, lie in the
+    /// chunk's text, one after another; the record checked their lengths
+    /// (at most 20, 20 and 64 bytes).
+    at: u32,
+    serial: u8,
+    lot: Option<u8>,
+    stamp: Option<u8>,
     void: bool,
-    links: Vec<Link>,
 }
 
 /// An item's keys hashed as the index's tables hash them: worked out on a
@@ -86,9 +96,10 @@ impl ChunkItem {
                 .filter(|s| !s.is_empty())
                 .map(|s| write::stamp_hash(s.as_bytes())),
         };
+        let at = text.len() as u32;
         let mut keep = |s: &str| {
             text.push_str(s);
-            text.len() - s.len()..text.len()
+            s.len() as u8
         };
         ChunkItem {
             hashes,
@@ -96,8 +107,9 @@ impl ChunkItem {
             serial: keep(&item.serial),
             lot: item.lot.as_deref().map(&mut keep),
             stamp: item.stamp.as_deref().map(&mut keep),
+            at,
             void: item.void,
-            links: item.links,
+            links: (!item.links.is_empty()).then(|| Box::new(item.links)),
         }
     }
 
@@ -107,14 +119,19 @@ impl ChunkItem {
 
     /// The item, borrowing from `text`, its chunk's, and its hashes.
     pub(super) fn into_item(self, text: &str) -> (record::Item<'_>, ItemHashes) {
-        let at = |r: Range<usize>| Cow::Borrowed(&text[r]);
+        let mut at = self.at as usize;
+        let mut next = |len: u8| {
+            let s = &text[at..at + usize::from(len)];
+            at += usize::from(len);
+            Cow::Borrowed(s)
+        };
         let item = record::Item {
             gtin: self.gtin,
-            serial: at(self.serial),
-            lot: self.lot.map(at),
-            stamp: self.stamp.map(at),
+            serial: next(self.serial),
+            lot: self.lot.map(&mut next),
+            stamp: self.stamp.map(&mut next),
             void: self.void,
-            links: self.links,
+            links: self.links.map_or_else(Vec::new, |l| *l),
         };
         (item, self.hashes)
     }
@@ -266,7 +283,7 @@ fn too_long_line(kind: Kind, length: u64) -> Parsed {
         detail: format!("the line is {length} bytes long, at most {MAX_LINE} are read"),
     };
     match kind {
-        Kind::Products => Parsed::Product(Err((rejection, None))),
+        Kind::Products => Parsed::Product(Err(Box::new((rejection, None)))),
         Kind::Batches => Parsed::Batch(Err(rejection)),
         Kind::Items => Parsed::Item(Err(rejection)),
     }
@@ -275,11 +292,11 @@ fn too_long_line(kind: Kind, length: u64) -> Parsed {
 /// Judges one line; an item's text goes to `text`, its chunk's.
 fn parse_line(kind: Kind, bytes: &[u8], text: &mut String) -> Parsed {
     match kind {
-        Kind::Products => Parsed::Product(record::product(bytes).map_err(|r| {
+        Kind::Products => Parsed::Product(record::product(bytes).map(Box::new).map_err(|r| {
             let gtin = serde_json::from_slice::<serde_json::Value>(bytes)
                 .ok()
                 .and_then(|v| v.get("gtin")?.as_str().and_then(|g| Gtin::parse(g).ok()));
-            (r, gtin.map(Gtin::as_u64))
+            Box::new((r, gtin.map(Gtin::as_u64)))
         })),
         Kind::Batches => Parsed::Batch(record::batch(bytes).map(|b| {
             let keys = coded::Keys {
