@@ -25,9 +25,6 @@ pub(super) struct Collector {
     payload: Payload,
     /// Where the pre-rendered JSON goes.
     blob: Spill,
-    /// Reads back spilled serials and stamps, for a key check whose tag
-    /// matched.
-    window: Window,
     /// An item's serial and stamp, appended as one.
     text: Vec<u8>,
     /// Products by GTIN: the index's own table, filled as products are kept.
@@ -121,7 +118,6 @@ impl Collector {
         let mut c = Collector {
             payload,
             blob,
-            window: Window::random(),
             text: Vec::new(),
             products: SlotTable::new(planned[0]),
             product_lines: Lines::default(),
@@ -161,14 +157,14 @@ impl Collector {
             .finish(nb, |i| batch_hash(products, &batches[i as usize]));
         p.batch_slots = slots;
         p.max_probe[1] = longest;
-        let mut keys = SpilledKeys::new(&p.item_bytes);
+        let mut keys = SpilledKeys::in_order(&p.item_bytes);
         let (slots, longest) = self
             .items
             .finish(ni, |i| keys.item(products, batches, &items[i as usize]));
         keys.result()?;
         p.item_slots = slots;
         p.max_probe[2] = longest;
-        let mut keys = SpilledKeys::new(&p.item_bytes);
+        let mut keys = SpilledKeys::in_order(&p.item_bytes);
         let (slots, longest) = self.stamps.finish(ni, |i| keys.stamp(&items[i as usize]));
         keys.result()?;
         p.stamp_slots = slots;
@@ -285,7 +281,8 @@ impl Collector {
             Vec::new()
         } else {
             let json = entry.json;
-            let json = self.blob.read(json.at, json.len as usize, &mut self.window);
+            let mut window = Window::random();
+            let json = self.blob.read(json.at, json.len as usize, &mut window);
             let unreadable = |e: &dyn std::fmt::Display| {
                 Refusal::Spill(io::Error::other(format!(
                     "the links of product entry {product}, read back: {e}"
@@ -445,25 +442,16 @@ impl Collector {
         line: u64,
     ) -> Result<(), Refusal> {
         let (product, batch) = self.parents_of(&it)?;
-        let (p, window) = (&self.payload, &mut self.window);
+        let p = &self.payload;
         // A slot whose tag matches is another item's about once in 32 probes
-        // at 100 M items: its serial is read back from the spill then.
-        let mut failed = None;
-        let same_item = |i: u32| {
+        // at 100 M items: its serial or stamp is read back then.
+        let mut keys = SpilledKeys::at_random(&p.item_bytes);
+        let serial = it.serial.as_bytes();
+        let found = self.items.find(hashes.item, |i| {
             let e = &p.items[i as usize];
-            e.product(&p.batches) == product
-                && match e.serial(&p.item_bytes, window) {
-                    Ok(serial) => serial == it.serial.as_bytes(),
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                        false
-                    }
-                }
-        };
-        let found = self.items.find(hashes.item, same_item);
-        if let Some(e) = failed.take() {
-            return Err(Refusal::Spill(e));
-        }
+            e.product(&p.batches) == product && keys.has_serial(e, serial)
+        });
+        keys.result().map_err(Refusal::Spill)?;
         if let Some(first) = found {
             let first = self.item_lines.of(first);
             let detail = format!(
@@ -474,17 +462,10 @@ impl Collector {
         }
         let stamp: &str = it.stamp.as_deref().unwrap_or("");
         if let Some(stamp_key) = hashes.stamp {
-            let same_stamp = |i: u32| match p.items[i as usize].stamp(&p.item_bytes, window) {
-                Ok(s) => s == stamp.as_bytes(),
-                Err(e) => {
-                    failed.get_or_insert(e);
-                    false
-                }
-            };
-            let found = self.stamps.find(stamp_key, same_stamp);
-            if let Some(e) = failed.take() {
-                return Err(Refusal::Spill(e));
-            }
+            let found = self.stamps.find(stamp_key, |i| {
+                keys.has_stamp(&p.items[i as usize], stamp.as_bytes())
+            });
+            keys.result().map_err(Refusal::Spill)?;
             if let Some(first) = found {
                 let first = self.item_lines.of(first);
                 let detail = format!("stamp {stamp} is already on the item of line {first}");
@@ -530,7 +511,7 @@ impl Collector {
         self.payload.products[product as usize].flags |= HAS_ITEMS;
         let p = &self.payload;
         let (products, batches, items) = (&p.products, &p.batches, &p.items);
-        let mut keys = SpilledKeys::new(&p.item_bytes);
+        let mut keys = SpilledKeys::in_order(&p.item_bytes);
         self.items.insert(hashes.item, id as u32, |i| {
             keys.item(products, batches, &items[i as usize])
         });

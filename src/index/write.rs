@@ -179,21 +179,33 @@ pub fn item_hash(gtin: u64, serial: &[u8]) -> u64 {
     key_hash(HASH_SEED, Table::Items, gtin, serial)
 }
 
-/// Hashes of keys read from a spill, for a table laid out again: a read that
-/// fails is kept in `failed` (the table is then thrown away with the build).
+/// Items' keys read back from their spilled bytes: hashed, for a table
+/// laid out again, or compared, for a check whose tag matched. A read that
+/// fails reads as no key (hash 0, no match) and is kept for [`result`],
+/// which the caller asks before trusting what it got.
+///
+/// [`result`]: SpilledKeys::result
 pub struct SpilledKeys<'a> {
-    pub bytes: &'a Spill,
-    pub window: Window,
-    pub failed: Option<io::Error>,
+    bytes: &'a Spill,
+    window: Window,
+    failed: Option<io::Error>,
 }
 
 impl<'a> SpilledKeys<'a> {
-    /// Reads from `bytes` in ascending order.
-    pub fn new(bytes: &'a Spill) -> SpilledKeys<'a> {
+    /// For reads in ascending order.
+    pub fn in_order(bytes: &'a Spill) -> SpilledKeys<'a> {
         SpilledKeys {
             bytes,
             window: Window::in_order(),
             failed: None,
+        }
+    }
+
+    /// For reads anywhere.
+    pub fn at_random(bytes: &'a Spill) -> SpilledKeys<'a> {
+        SpilledKeys {
+            window: Window::random(),
+            ..SpilledKeys::in_order(bytes)
         }
     }
 
@@ -205,29 +217,37 @@ impl<'a> SpilledKeys<'a> {
         e: &ItemEntry,
     ) -> u64 {
         let gtin = products[e.product(batches) as usize].gtin;
-        match e.serial(self.bytes, &mut self.window) {
-            Ok(serial) => item_hash(gtin, serial),
-            Err(error) => self.fail(error),
-        }
+        let serial = e.serial(self.bytes, &mut self.window);
+        kept(&mut self.failed, serial).map_or(0, |serial| item_hash(gtin, serial))
     }
 
     /// The hash of item `e`'s stamp.
     pub fn stamp(&mut self, e: &ItemEntry) -> u64 {
-        match e.stamp(self.bytes, &mut self.window) {
-            Ok(stamp) => stamp_hash(stamp),
-            Err(error) => self.fail(error),
-        }
+        let stamp = e.stamp(self.bytes, &mut self.window);
+        kept(&mut self.failed, stamp).map_or(0, stamp_hash)
     }
 
-    fn fail(&mut self, error: io::Error) -> u64 {
-        self.failed.get_or_insert(error);
-        0
+    /// Whether item `e`'s serial is `serial`.
+    pub fn has_serial(&mut self, e: &ItemEntry, serial: &[u8]) -> bool {
+        let read = e.serial(self.bytes, &mut self.window);
+        kept(&mut self.failed, read) == Some(serial)
     }
 
-    /// The first read that failed, if any.
-    pub fn result(self) -> io::Result<()> {
-        self.failed.map_or(Ok(()), Err)
+    /// Whether item `e`'s stamp is `stamp`.
+    pub fn has_stamp(&mut self, e: &ItemEntry, stamp: &[u8]) -> bool {
+        let read = e.stamp(self.bytes, &mut self.window);
+        kept(&mut self.failed, read) == Some(stamp)
     }
+
+    /// The first read that failed since the last call, if any.
+    pub fn result(&mut self) -> io::Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
+    }
+}
+
+/// The bytes read, or `None` with the first failure kept in `failed`.
+fn kept<'b>(failed: &mut Option<io::Error>, read: io::Result<&'b [u8]>) -> Option<&'b [u8]> {
+    read.map_err(|error| failed.get_or_insert(error)).ok()
 }
 
 /// The hash of a stamp.
@@ -271,7 +291,7 @@ pub fn index_entries(payload: &mut Payload) -> io::Result<[u32; 4]> {
     let split = Slots::for_entries(ni);
     if payload.item_slots.is_empty() {
         let p = &*payload;
-        let mut keys = SpilledKeys::new(&p.item_bytes);
+        let mut keys = SpilledKeys::in_order(&p.item_bytes);
         let (slots, longest) = build_table(
             ni,
             split,
@@ -286,7 +306,7 @@ pub fn index_entries(payload: &mut Payload) -> io::Result<[u32; 4]> {
         // Items without a stamp are not in the stamp table: the table's keys
         // are the stamped items, its entries their item numbers.
         let items = &payload.items;
-        let mut keys = SpilledKeys::new(&payload.item_bytes);
+        let mut keys = SpilledKeys::in_order(&payload.item_bytes);
         let stamped: Vec<u32> = (0..ni)
             .filter(|&i| items[i].stamp_len > 0)
             .map(|i| i as u32)
