@@ -1,9 +1,9 @@
 //! Bytes a build appends as it reads and an index holds in one piece: the
 //! JSON blob after the archive, and the items' serials and stamps inside it
 //! (`Payload::item_bytes`). At national scale each is gigabytes, so a build
-//! spills them to an unnamed temporary file as they come and reads back only
-//! what a check needs; tests and small builds keep them in memory. The
-//! archive takes its part straight from the file ([`AsVec`]).
+//! spills them to an unnamed temporary file as they come, holding only the
+//! last megabyte, and reads back only what a check needs; tests keep them in
+//! memory. The archive takes its part straight from the file ([`AsVec`]).
 
 use std::fmt;
 use std::fs::File;
