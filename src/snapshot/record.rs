@@ -145,7 +145,8 @@ pub fn product(line: &[u8]) -> Result<Product> {
 /// line; any others are kept in its JSON unread.
 #[derive(Deserialize)]
 struct PlainProduct<'a> {
-    gtin: &'a str,
+    #[serde(borrow)]
+    gtin: Digits14<'a>,
     name: &'a str,
     /// Only required to be strings, as the certifications.
     #[expect(dead_code)]
@@ -184,6 +185,21 @@ struct PlainProduct<'a> {
     updated_at: Option<&'a str>,
 }
 
+/// A GTIN written in 14 digits, borrowed. Most product lines write 13: they
+/// leave the plain path at the field, not after reading the whole line.
+struct Digits14<'a>(&'a str);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Digits14<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <&'de str>::deserialize(d)?;
+        if s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Digits14(s))
+        } else {
+            Err(serde::de::Error::custom("not a GTIN in 14 digits"))
+        }
+    }
+}
+
 /// A product's `producer` or `origin`: every field a string, or absent;
 /// only a producer's GLN is read further.
 #[derive(Deserialize)]
@@ -214,8 +230,8 @@ fn plain_product(line: &[u8]) -> Option<Product> {
     }
     let text = simdutf8::basic::from_utf8(line).ok()?;
     let p: PlainProduct<'_> = serde_json::from_str(text).ok()?;
-    let gtin = Gtin::parse(p.gtin).ok()?;
-    if gtin.digits() != p.gtin.as_bytes() || p.name.trim().is_empty() {
+    let gtin = Gtin::parse(p.gtin.0).ok()?;
+    if gtin.digits() != p.gtin.0.as_bytes() || p.name.trim().is_empty() {
         return None;
     }
     if let Some(url) = p.image {
