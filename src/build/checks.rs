@@ -13,10 +13,10 @@ use crate::code::Gtin;
 use crate::index::coded;
 use crate::index::format::{
     BatchEntry, HAS_BATCHES, HAS_ITEMS, ITEM_LINKS, ITEM_NO_BATCH, ITEM_VOID, ItemEntry, ItemLinks,
-    LinkEntry, Links, Lot, MAX_ITEM_BYTES, MAX_LOT, Payload, ProductEntry, Span, Table, key_hash,
+    LinkEntry, Links, Lot, MAX_ITEM_BYTES, MAX_LOT, Payload, ProductEntry, Span,
 };
 use crate::index::spill::{Spill, Window};
-use crate::index::write::{self, SlotTable, SpilledKeys, batch_hash, product_hash};
+use crate::index::write::{SlotTable, SpilledKeys, batch_hash, lot_hash, product_hash};
 use crate::resolver::links::{self as resolver_links, Link};
 use crate::snapshot::record::{self, Reason, Rejection};
 
@@ -328,7 +328,7 @@ impl Collector {
     fn batch_of(&self, product: u32, lot: &str) -> Option<u32> {
         let gtin = self.payload.products[product as usize].gtin;
         let batches = &self.payload.batches;
-        let hash = key_hash(write::HASH_SEED, Table::Batches, gtin, lot.as_bytes());
+        let hash = lot_hash(gtin, lot.as_bytes());
         self.batches.find(hash, |i| {
             let b = &batches[i as usize];
             b.product == product && b.lot.as_bytes() == lot.as_bytes()

@@ -170,8 +170,12 @@ pub fn product_hash(gtin: u64) -> u64 {
 
 /// The hash of batch `b`'s key (its product's GTIN and its lot).
 pub fn batch_hash(products: &[ProductEntry], b: &BatchEntry) -> u64 {
-    let gtin = products[b.product as usize].gtin;
-    key_hash(HASH_SEED, Table::Batches, gtin, b.lot.as_bytes())
+    lot_hash(products[b.product as usize].gtin, b.lot.as_bytes())
+}
+
+/// The hash of a batch key: a product's GTIN and a lot.
+pub fn lot_hash(gtin: u64, lot: &[u8]) -> u64 {
+    key_hash(HASH_SEED, Table::Batches, gtin, lot)
 }
 
 /// The hash of an item's key: its product's GTIN and its serial.
