@@ -9,7 +9,8 @@
 //! - [`build`]: the whole snapshot checked across records (duplicates,
 //!   references) and turned into an index payload; the rejects report.
 //! - [`index`]: the index file. [`index::format`] owns the bytes on disk and
-//!   every `unsafe` access; [`index::write`] publishes a file; [`index::Index`]
+//!   every `unsafe` access; [`index::write`] publishes a file (its pages
+//!   readied ahead of it, [`index::ahead`]); [`index::Index`]
 //!   opens and verifies one and answers key lookups.
 //! - [`lookup`]: a parsed code resolved item → batch → product under the
 //!   changes in force, the item's scan counted, every warning made.

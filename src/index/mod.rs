@@ -4,6 +4,7 @@
 //! tests use an `AlignedVec`. Every lookup is a bounded probe of an
 //! open-addressing table, no I/O, no allocation.
 
+pub mod ahead;
 pub mod cache;
 pub mod coded;
 pub mod format;

@@ -1,6 +1,7 @@
 //! Writing an index: hash tables over the entries, the rkyv archive streamed
 //! to the file, the JSON blob after it, a header, and publication by rename.
 
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use rkyv::ser::writer::IoWriter;
 use rkyv::util::AlignedVec;
 use xxhash_rust::xxh3::Xxh3;
 
+use super::ahead::Ahead;
 use super::format::{
     BatchEntry, EMPTY, HEADER_LEN, Header, ItemEntry, Payload, ProductEntry, Slots, Table, VERSION,
     home_slot, key_hash,
@@ -382,17 +384,19 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// A writer that counts and checksums what passes through it, and keeps
-/// the first error it met: rkyv's serializer reports a failed write without
-/// its cause, and "no space left on device" is what an operator must read.
-struct Summing<W> {
-    inner: W,
+/// The index file's writer: counts and checksums what passes through it,
+/// keeps the first error it met (rkyv's serializer reports a failed write
+/// without its cause, and "no space left on device" is what an operator must
+/// read), and has pages readied ahead of it ([`Ahead`]).
+struct Summing<'f> {
+    inner: BufWriter<&'f mut File>,
+    ahead: Ahead,
     sum: Xxh3,
     len: u64,
     failed: Option<io::Error>,
 }
 
-impl<W: Write> Write for Summing<W> {
+impl Write for Summing<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = match self.inner.write(buf) {
             Ok(n) => n,
@@ -405,6 +409,8 @@ impl<W: Write> Write for Summing<W> {
         };
         self.sum.update(&buf[..n]);
         self.len += n as u64;
+        let in_file = HEADER_LEN as u64 + self.len - self.inner.buffer().len() as u64;
+        self.ahead.wrote(self.inner.get_ref(), in_file);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -429,8 +435,10 @@ pub fn write(
     let result = crate::durable::replace(out, |file| {
         // The header is written last, once the lengths and checksum are known.
         file.write_all(&[0u8; HEADER_LEN])?;
+        let ahead = Ahead::start(file, HEADER_LEN as u64);
         let mut w = Summing {
             inner: BufWriter::with_capacity(1 << 20, &mut *file),
+            ahead,
             sum: Xxh3::new(),
             len: 0,
             failed: None,
@@ -452,6 +460,8 @@ pub fn write(
             built_at,
         );
         let file = w.inner.into_inner().map_err(|e| e.into_error())?;
+        w.ahead
+            .finish(file, HEADER_LEN as u64 + payload_len + blob_len)?;
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&h.encode())?;
         Ok(h)
