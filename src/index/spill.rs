@@ -142,7 +142,11 @@ impl Spill {
         Ok(&window.buf[from..from + len])
     }
 
-    /// All the bytes from the start, in large reads.
+    /// All the bytes from the start, in large reads: the last read of a
+    /// build's spill, as it goes into the index. What it has read of the file
+    /// is dropped from the page cache (the bytes stay in the file), so that
+    /// the index written next takes pages just freed: on a virtual machine a
+    /// page long free costs the host a fault as well (`index::ahead`).
     pub fn reader(&self) -> impl Read + '_ {
         let file = FileAt {
             file: self.file.as_ref(),
@@ -185,6 +189,14 @@ impl Read for FileAt<'_> {
                 format!("the spill file ends at {} of {} bytes", self.at, self.end),
             ));
         }
+        // Advice only: pages still dirty stay, and a later read reads the
+        // file again.
+        let _ = rustix::fs::fadvise(
+            file,
+            self.at,
+            std::num::NonZeroU64::new(n as u64),
+            rustix::fs::Advice::DontNeed,
+        );
         self.at += n as u64;
         Ok(n)
     }
