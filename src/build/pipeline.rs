@@ -174,11 +174,17 @@ pub(super) fn read_lines(
         let raw_rx = Arc::new(Mutex::new(raw_rx));
         for _ in 0..workers {
             let (raw_rx, done_tx) = (raw_rx.clone(), done_tx.clone());
-            scope.spawn(move || parse_chunks(kind, &raw_rx, &done_tx));
+            scope.spawn(move || {
+                yield_to_collector();
+                parse_chunks(kind, &raw_rx, &done_tx)
+            });
         }
         drop(raw_rx);
         let split_errors = done_tx.clone();
-        scope.spawn(move || split_file(path, &raw_tx, &split_errors));
+        scope.spawn(move || {
+            yield_to_collector();
+            split_file(path, &raw_tx, &split_errors)
+        });
         drop(done_tx);
         let mut next = 0u64;
         let mut waiting: BTreeMap<u64, Judged> = BTreeMap::new();
@@ -192,6 +198,16 @@ pub(super) fn read_lines(
         }
         Ok(())
     })
+}
+
+/// Lowers the calling thread's priority (nice 10) below the thread that
+/// takes the chunks in order. That thread is the one all others wait for:
+/// at 100 M items it is runnable all the time, but with four threads on two
+/// cores it ran only 0.45-0.85 of one, the parsers taking the rest while
+/// they had chunks to spare. A thread's nice value is its own on Linux, and
+/// raising it needs no privilege; where it fails, the thread runs as before.
+fn yield_to_collector() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
 }
 
 /// The splitter thread: streams `path` and cuts it into raw chunks. A read
