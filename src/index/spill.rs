@@ -32,22 +32,23 @@ const TAIL: usize = 1 << 20;
 /// so a read of one append never spans the two.
 pub struct Spill {
     /// `None`: all bytes are in `held`.
-    file: Option<File>,
+    file: Option<SpillFile>,
     /// The bytes after the first `flushed`, which are given to the file.
     held: Vec<u8>,
     flushed: u64,
-    /// Writes what is given to the file, with `file`.
-    behind: Option<Behind>,
 }
 
 /// Full tails on their way to the file: at most this many wait.
 const QUEUED: usize = 2;
 
-/// A thread that writes a spilled file's full tails, so that the thread
-/// that appends (a build's collecting thread, the one the others wait for)
-/// does not spend its time in the kernel's copy into the page cache (at
-/// 100 M items about 6 s of 2 GB of serials and stamps).
-struct Behind {
+/// A spill's file, read here and written by a thread of its own, which
+/// takes the full tails, so that the thread that appends (a build's
+/// collecting thread, the one the others wait for) does not spend its time
+/// in the kernel's copy into the page cache (at 100 M items about 6 s of
+/// 2 GB of serials and stamps).
+struct SpillFile {
+    /// For reads; the writer has its own handle.
+    file: File,
     /// `None` once the thread is told to stop.
     full: Option<SyncSender<Vec<u8>>>,
     /// Tails written, to be filled again: no allocation after the first few.
@@ -88,8 +89,9 @@ fn failed(e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("writing the spill file: {e}"))
 }
 
-impl Behind {
-    fn start(mut file: File) -> io::Result<Behind> {
+impl SpillFile {
+    fn start(file: File) -> io::Result<SpillFile> {
+        let mut to_file = file.try_clone()?;
         let (full, to_write) = sync_channel::<Vec<u8>>(QUEUED);
         let (done, empty) = sync_channel(QUEUED + 2);
         let written = Arc::new(Written::default());
@@ -98,7 +100,7 @@ impl Behind {
             .name("spill-write".into())
             .spawn(move || {
                 for mut tail in to_write {
-                    let result = file.write_all(&tail);
+                    let result = to_file.write_all(&tail);
                     let mut state = progress
                         .state
                         .lock()
@@ -117,7 +119,8 @@ impl Behind {
                     let _ = done.try_send(tail);
                 }
             })?;
-        Ok(Behind {
+        Ok(SpillFile {
+            file,
             full: Some(full),
             empty,
             written,
@@ -147,7 +150,7 @@ impl Behind {
     }
 }
 
-impl Drop for Behind {
+impl Drop for SpillFile {
     fn drop(&mut self) {
         self.full = None;
         if let Some(thread) = self.thread.take() {
@@ -203,25 +206,17 @@ impl Spill {
             file: None,
             held: Vec::new(),
             flushed: 0,
-            behind: None,
         }
     }
 
     /// Bytes spilled to an unnamed temporary file in `dir`, removed when it
     /// is dropped.
     pub fn in_dir(dir: &Path) -> io::Result<Spill> {
-        let file = tempfile::tempfile_in(dir)?;
         Ok(Spill {
-            behind: Some(Behind::start(file.try_clone()?)?),
-            file: Some(file),
+            file: Some(SpillFile::start(tempfile::tempfile_in(dir)?)?),
             held: Vec::with_capacity(TAIL),
             flushed: 0,
         })
-    }
-
-    /// Waits until the first `end` bytes are in the file.
-    fn written(&self, end: u64) -> io::Result<()> {
-        self.behind.as_ref().map_or(Ok(()), |b| b.written.wait(end))
     }
 
     pub fn len(&self) -> u64 {
@@ -235,12 +230,12 @@ impl Spill {
     /// Appends `bytes`; returns where they start.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
         let at = self.len();
-        if let Some(behind) = &mut self.behind
+        if let Some(file) = &mut self.file
             && self.held.len() + bytes.len() > TAIL
             && !self.held.is_empty()
         {
             let given = self.held.len() as u64;
-            self.held = behind.give(std::mem::take(&mut self.held))?;
+            self.held = file.give(std::mem::take(&mut self.held))?;
             self.flushed += given;
         }
         self.held.extend_from_slice(bytes);
@@ -266,8 +261,8 @@ impl Spill {
         if at < window.start || end > window.start + window.buf.len() as u64 {
             let n = (self.flushed - at).min(len.max(window.ahead) as u64) as usize;
             window.buf.resize(n, 0);
-            self.written(at + n as u64)?;
-            file.read_exact_at(&mut window.buf, at)?;
+            file.written.wait(at + n as u64)?;
+            file.file.read_exact_at(&mut window.buf, at)?;
             window.start = at;
         }
         let from = (at - window.start) as usize;
@@ -282,7 +277,6 @@ impl Spill {
     pub fn reader(&self) -> impl Read + '_ {
         let file = FileAt {
             file: self.file.as_ref(),
-            written: self.behind.as_ref().map(|b| &*b.written),
             at: 0,
             end: self.flushed,
         };
@@ -304,9 +298,7 @@ impl Spill {
 /// A file read from `at` to `end` by positioned reads, which leave the
 /// file's own offset, where appends go, alone.
 struct FileAt<'a> {
-    file: Option<&'a File>,
-    /// How far the file's writer is.
-    written: Option<&'a Written>,
+    file: Option<&'a SpillFile>,
     at: u64,
     end: u64,
 }
@@ -317,10 +309,8 @@ impl Read for FileAt<'_> {
         let Some(file) = self.file.filter(|_| n > 0) else {
             return Ok(0);
         };
-        if let Some(written) = self.written {
-            written.wait(self.at + n as u64)?;
-        }
-        let n = file.read_at(&mut buf[..n], self.at)?;
+        file.written.wait(self.at + n as u64)?;
+        let n = file.file.read_at(&mut buf[..n], self.at)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -330,7 +320,7 @@ impl Read for FileAt<'_> {
         // Advice only: pages still dirty stay, and a later read reads the
         // file again.
         let _ = rustix::fs::fadvise(
-            file,
+            &file.file,
             self.at,
             std::num::NonZeroU64::new(n as u64),
             rustix::fs::Advice::DontNeed,
@@ -426,8 +416,7 @@ mod tests {
         // A file opened for reading only: every write to it fails.
         let file = File::open(&path).unwrap();
         let mut spill = Spill {
-            behind: Some(Behind::start(file.try_clone().unwrap()).unwrap()),
-            file: Some(file),
+            file: Some(SpillFile::start(file).unwrap()),
             held: Vec::new(),
             flushed: 0,
         };
