@@ -48,6 +48,31 @@ pub struct Plan {
     /// /v1/scan`) of that many consecutive codes of the sequence, and each
     /// code's answer in it is judged and counted as an answer.
     pub batch: usize,
+    /// Above 0, each request comes as from one of this many clients behind a
+    /// proxy (see [`forwarded_for`]).
+    pub clients: u32,
+}
+
+/// The `X-Forwarded-For` line of the request at `position` of the sequence,
+/// from one of `clients` addresses in 10.0.0.0/8 drawn by position: a
+/// national service's scans come from many phones, each recognised by the
+/// server's repeat check as one client (with `--trusted-proxy 127.0.0.1`).
+/// Nothing when `clients` is 0.
+fn forwarded_for(clients: u32, position: usize) -> String {
+    if clients == 0 {
+        return String::new();
+    }
+    // splitmix64: neighbours in the sequence get unrelated clients.
+    let mut z = (position as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let n = ((z ^ (z >> 31)) % u64::from(clients.min(1 << 24))) as u32;
+    format!(
+        "X-Forwarded-For: 10.{}.{}.{}\r\n",
+        n >> 16,
+        (n >> 8) & 255,
+        n & 255
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -106,16 +131,18 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
     let units: Vec<Unit> = if plan.batch > 1 {
         work.sequence
             .chunks(plan.batch)
-            .map(|members| {
+            .enumerate()
+            .map(|(position, members)| {
                 let codes: Vec<&str> = members
                     .iter()
                     .map(|&m| work.cases[m as usize].code.as_str())
                     .collect();
                 let body = serde_json::to_vec(&codes).expect("codes serialise");
                 let mut request = format!(
-                    "POST /v1/scan HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    "POST /v1/scan HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
                     plan.host,
-                    body.len()
+                    body.len(),
+                    forwarded_for(plan.clients, position)
                 )
                 .into_bytes();
                 request.extend_from_slice(&body);
@@ -128,7 +155,8 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
     } else {
         work.sequence
             .iter()
-            .map(|&case| {
+            .enumerate()
+            .map(|(position, &case)| {
                 let c = &work.cases[case as usize];
                 let accept = if work.page {
                     "Accept: text/html\r\n"
@@ -137,8 +165,10 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                 };
                 Unit {
                     request: format!(
-                        "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n",
-                        c.target, plan.host
+                        "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}{}\r\n",
+                        c.target,
+                        plan.host,
+                        forwarded_for(plan.clients, position)
                     )
                     .into_bytes(),
                     members: vec![case],

@@ -123,6 +123,13 @@ struct RunArgs {
     batch: usize,
     #[arg(long, value_enum, default_value = "snapshot")]
     check: Check,
+    /// Send each request as from one of this many clients behind a proxy
+    /// (`X-Forwarded-For`, 10.0.0.0/8, chosen by the request's place in the
+    /// sequence), as a national service's scans come from many phones;
+    /// start the server with `--trusted-proxy 127.0.0.1`. 0: every request
+    /// from the connection's own address.
+    #[arg(long, default_value_t = 0)]
+    clients: u32,
     /// The server's pid: its CPU time per answer is measured.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -224,6 +231,7 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         max_requests: args.max_requests,
         check: args.check,
         batch: args.batch,
+        clients: args.clients,
     };
     let cpu_before = args.server_pid.map(server_cpu_ns).transpose()?;
     let outcome = client::run(&plan, &workload)?;
@@ -245,6 +253,7 @@ fn measure(args: RunArgs) -> Result<ExitCode> {
         "check": args.check,
         "page": args.work.page,
         "batch": args.batch,
+        "clients": args.clients,
     });
     let summary = report::summarize(&args.label, setup, &outcome, cpu);
     print!("{}", summary.text());

@@ -1,0 +1,68 @@
+//! Live state on the answer path: the repeat check every counted scan makes
+//! (`live::repeats`), measured as the worker sees it: the mean of a call
+//! while windows fill and roll over, and the longest single call of a
+//! window's life, which is a stall of every answer queued behind it.
+//!
+//! `taskset -c 1 cargo bench --bench live`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use tracescan::live::repeats::{MAX_PAIRS, Repeats};
+
+/// A stream of distinct (client, item) pairs, as a national service's
+/// traffic is: many clients, few repeats.
+struct Pairs(u64);
+
+impl Pairs {
+    fn next(&mut self) -> (u64, u128) {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        (self.0, u128::from(self.0.rotate_left(17)))
+    }
+}
+
+fn repeats(c: &mut Criterion) {
+    let mut g = c.benchmark_group("repeats");
+    let now = 1_800_000_000;
+
+    // The mean call, windows closing early as they fill (every MAX_PAIRS
+    // calls): what growing a window costs is spread over its calls.
+    let live = Repeats::new(3600);
+    let mut pairs = Pairs(1);
+    g.bench_function("call_while_windows_fill", |b| {
+        b.iter(|| {
+            let (client, item) = pairs.next();
+            black_box(live.seen_before(client, item, now))
+        })
+    });
+
+    // The longest call among a whole window's: a window that has already
+    // rolled over once (as in a server that has run a while) filled again
+    // to MAX_PAIRS, then the call that closes it. Reported per window.
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    g.bench_function("longest_call_of_a_window", |b| {
+        b.iter_custom(|windows| {
+            let mut longest = Duration::ZERO;
+            for _ in 0..windows {
+                let live = Repeats::new(3600);
+                let mut pairs = Pairs(7);
+                for _ in 0..MAX_PAIRS {
+                    let (client, item) = pairs.next();
+                    live.seen_before(client, item, now);
+                }
+                for _ in 0..=MAX_PAIRS {
+                    let (client, item) = pairs.next();
+                    let started = Instant::now();
+                    black_box(live.seen_before(client, item, now));
+                    longest = longest.max(started.elapsed());
+                }
+            }
+            longest * u32::try_from(windows).unwrap_or(u32::MAX)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, repeats);
+criterion_main!(benches);
