@@ -14,9 +14,10 @@
 //! pairs shortens the window (its repeats may then count sooner) but never
 //! grows the process.
 //!
-//! Both windows are sized for [`MAX_PAIRS`] when they are made, and a closing window is emptied in place, never dropped: a set that grew
-//! by doubling would rehash every pair it holds on the worker's thread, under
-//! the lock, 30 ms for the last doubling (the `repeats` bench), and at
+//! Both windows are sized for [`MAX_PAIRS`] when they are made, and a
+//! closing window is emptied in place, never dropped: a set that grew by
+//! doubling would rehash every pair it holds on the worker's thread, under
+//! the lock, 30 ms for the last doubling (`cargo bench --bench live`), and at
 //! national rates a window fills in a minute or two. Emptying one costs
 //! about 0.1 ms. Until it is written to, the room is only reserved.
 
@@ -25,8 +26,8 @@ use std::sync::Mutex;
 
 use super::KeyHasher;
 
-/// The most (client, item) pairs one window holds: 2 Mi pairs, about 20 MiB
-/// per window with the set's overhead.
+/// The most (client, item) pairs one window holds: 2 Mi pairs, 36 MiB per
+/// window with the set's overhead (4 Mi slots of 8 bytes and a control byte).
 pub const MAX_PAIRS: usize = 1 << 21;
 
 /// The pairs of the current and the previous window.
