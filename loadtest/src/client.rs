@@ -19,6 +19,8 @@ use hdrhistogram::Histogram;
 use memchr::memmem;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::workload::Workload;
 
@@ -49,30 +51,38 @@ pub struct Plan {
     /// code's answer in it is judged and counted as an answer.
     pub batch: usize,
     /// Above 0, each request comes as from one of this many clients behind a
-    /// proxy (see [`forwarded_for`]).
+    /// proxy (see [`Clients`]).
     pub clients: u32,
 }
 
-/// The `X-Forwarded-For` line of the request at `position` of the sequence,
-/// from one of `clients` addresses in 10.0.0.0/8 drawn by position: a
-/// national service's scans come from many phones, each recognised by the
-/// server's repeat check as one client (with `--trusted-proxy 127.0.0.1`).
-/// Nothing when `clients` is 0.
-fn forwarded_for(clients: u32, position: usize) -> String {
-    if clients == 0 {
-        return String::new();
+/// The clients requests come from, drawn one per request: a national
+/// service's scans come from many phones, each recognised by the server's
+/// repeat check as one client (with `--trusted-proxy 127.0.0.1`).
+struct Clients {
+    count: u32,
+    rng: StdRng,
+}
+
+impl Clients {
+    /// `None` for 0 clients: every request from the connection's address.
+    fn new(count: u32) -> Option<Clients> {
+        (count > 0).then(|| Clients {
+            count,
+            rng: StdRng::seed_from_u64(u64::from(count)),
+        })
     }
-    // splitmix64: neighbours in the sequence get unrelated clients.
-    let mut z = (position as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    let n = ((z ^ (z >> 31)) % u64::from(clients.min(1 << 24))) as u32;
-    format!(
-        "X-Forwarded-For: 10.{}.{}.{}\r\n",
-        n >> 16,
-        (n >> 8) & 255,
-        n & 255
-    )
+
+    /// The `X-Forwarded-For` line of the next request: an address in
+    /// 10.0.0.0/8 (`count` is at most 2^24, as `--clients` allows).
+    fn next_line(&mut self) -> String {
+        let n = self.rng.random_range(0..self.count);
+        format!(
+            "X-Forwarded-For: 10.{}.{}.{}\r\n",
+            n >> 16,
+            (n >> 8) & 255,
+            n & 255
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -128,11 +138,16 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
     // What a connection sends, in the order of the sequence: one request
     // per case, or one batch per run of `plan.batch` cases. Built before
     // the clock starts.
+    let mut clients = Clients::new(plan.clients);
+    let mut forwarded_for = || {
+        clients
+            .as_mut()
+            .map_or_else(String::new, Clients::next_line)
+    };
     let units: Vec<Unit> = if plan.batch > 1 {
         work.sequence
             .chunks(plan.batch)
-            .enumerate()
-            .map(|(position, members)| {
+            .map(|members| {
                 let codes: Vec<&str> = members
                     .iter()
                     .map(|&m| work.cases[m as usize].code.as_str())
@@ -142,7 +157,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                     "POST /v1/scan HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
                     plan.host,
                     body.len(),
-                    forwarded_for(plan.clients, position)
+                    forwarded_for()
                 )
                 .into_bytes();
                 request.extend_from_slice(&body);
@@ -155,8 +170,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
     } else {
         work.sequence
             .iter()
-            .enumerate()
-            .map(|(position, &case)| {
+            .map(|&case| {
                 let c = &work.cases[case as usize];
                 let accept = if work.page {
                     "Accept: text/html\r\n"
@@ -168,7 +182,7 @@ pub fn run(plan: &Plan, work: &Workload) -> Result<Outcome> {
                         "GET {} HTTP/1.1\r\nHost: {}\r\n{accept}{}\r\n",
                         c.target,
                         plan.host,
-                        forwarded_for(plan.clients, position)
+                        forwarded_for()
                     )
                     .into_bytes(),
                     members: vec![case],

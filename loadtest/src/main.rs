@@ -124,11 +124,11 @@ struct RunArgs {
     #[arg(long, value_enum, default_value = "snapshot")]
     check: Check,
     /// Send each request as from one of this many clients behind a proxy
-    /// (`X-Forwarded-For`, 10.0.0.0/8, chosen by the request's place in the
-    /// sequence), as a national service's scans come from many phones;
-    /// start the server with `--trusted-proxy 127.0.0.1`. 0: every request
-    /// from the connection's own address.
-    #[arg(long, default_value_t = 0)]
+    /// (`X-Forwarded-For`, 10.0.0.0/8, drawn per request), as a national
+    /// service's scans come from many phones; start the server with
+    /// `--trusted-proxy 127.0.0.1`. 0: every request from the connection's
+    /// own address. At most 16 777 216, the addresses of 10.0.0.0/8.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1 << 24))]
     clients: u32,
     /// The server's pid: its CPU time per answer is measured.
     #[arg(long)]
