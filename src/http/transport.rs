@@ -398,8 +398,9 @@ async fn worker(
 const SHED_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Closes the connections that have sent no whole request head within
-/// `timeout` of their last answer (or of their opening), checking a
-/// quarter of the timeout apart: a connection is closed within 1¼ timeouts.
+/// `timeout` of their last answer (or of their opening), checking every
+/// quarter of the timeout or every second, whichever is sooner: a
+/// connection is closed within 1¼ timeouts.
 async fn expire(connections: Arc<Connections>, timeout: Duration) {
     let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut ticks = tokio::time::interval(period);
