@@ -99,6 +99,7 @@ pub fn run(
 ) -> io::Result<()> {
     let connections = Arc::new(Connections {
         epoch: Instant::now(),
+        header_timeout_ms: config.header_read_timeout.as_millis() as u64,
         open: AtomicUsize::new(0),
         shed: AtomicUsize::new(0),
         max: config.max_connections,
@@ -169,6 +170,8 @@ fn claim(addr: SocketAddr) -> io::Result<SocketAddr> {
 struct Connections {
     /// What [`Conn::last`] counts from.
     epoch: Instant,
+    /// How long a connection may go without a whole request head.
+    header_timeout_ms: u64,
     /// Admitted connections open now.
     open: AtomicUsize,
     /// Connections being answered 503 and closed, past the cap.
@@ -258,12 +261,18 @@ impl Connections {
         }
     }
 
-    /// Asks the connections idle since before `before` (milliseconds since
-    /// the listeners started) to close.
-    fn expire_idle(&self, before: u64) {
+    /// Whether `conn` has gone without a whole request head for longer
+    /// than the header timeout: no request in flight, none answered since.
+    fn expired(&self, conn: &Conn) -> bool {
+        !conn.busy.load(Ordering::Relaxed)
+            && conn.last.load(Ordering::Relaxed) + self.header_timeout_ms < self.now()
+    }
+
+    /// Asks the connections past their header deadline to close.
+    fn expire_idle(&self) {
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         for conn in registry.iter().filter_map(Weak::upgrade) {
-            if !conn.busy.load(Ordering::Relaxed) && conn.last.load(Ordering::Relaxed) < before {
+            if self.expired(&conn) {
                 conn.ask(EXPIRED);
             }
         }
@@ -299,7 +308,7 @@ async fn worker(
         .header_read_timeout(SHED_HEAD_TIMEOUT.min(config.header_read_timeout));
     if sweeps {
         // Until the runtime ends: through the drain after the stop too.
-        tokio::spawn(expire(connections.clone(), config.header_read_timeout));
+        tokio::spawn(expire(connections.clone()));
     }
     let mut backoff = Duration::from_millis(1);
     loop {
@@ -347,7 +356,7 @@ async fn worker(
             let served = builder.serve_connection(io, service);
             let connections = connections.clone();
             tasks.spawn(async move {
-                drive(served, &conn).await;
+                drive(served, &conn, &connections).await;
                 connections.open.fetch_sub(1, Ordering::Relaxed);
             });
         } else {
@@ -401,26 +410,30 @@ const SHED_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// `timeout` of their last answer (or of their opening), checking every
 /// quarter of the timeout or every second, whichever is sooner: a
 /// connection is closed within 1¼ timeouts.
-async fn expire(connections: Arc<Connections>, timeout: Duration) {
-    let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+async fn expire(connections: Arc<Connections>) {
+    let period = Duration::from_millis(connections.header_timeout_ms / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let timeout = timeout.as_millis() as u64;
     loop {
         ticks.tick().await;
-        connections.expire_idle(connections.now().saturating_sub(timeout));
+        connections.expire_idle();
     }
 }
 
 /// Serves one connection until it ends. Asked to close when idle, it
-/// finishes the request under way and closes; expired, it is dropped
-/// unless a request has begun since.
+/// finishes the request under way and closes; asked as expired, it is
+/// dropped if it still is (a request may have begun or been answered since
+/// the sweep saw it).
 ///
 /// Cost: on each wake, one atomic load and the waker's registration beside
 /// hyper's own poll (a `select!` over shutdown and reclaim signals took two
 /// locks a wake).
-async fn drive<S>(served: http1::Connection<TokioIo<tokio::net::TcpStream>, S>, conn: &Conn)
-where
+async fn drive<S>(
+    served: http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+    conn: &Conn,
+    connections: &Connections,
+) where
     S: hyper::service::HttpService<
             hyper::body::Incoming,
             ResBody = http_body_util::Full<bytes::Bytes>,
@@ -433,7 +446,7 @@ where
         conn.task.register(cx.waker());
         if conn.asked.load(Ordering::Acquire) != 0 {
             let asked = conn.asked.swap(0, Ordering::AcqRel);
-            if asked & EXPIRED != 0 && !conn.busy.load(Ordering::Relaxed) {
+            if asked & EXPIRED != 0 && connections.expired(conn) {
                 return Poll::Ready(None);
             }
             if asked & CLOSE_WHEN_IDLE != 0 {
