@@ -198,8 +198,8 @@ struct Conn {
 /// Finish the request under way, if any, and close (a stop, or room made
 /// near the cap).
 const CLOSE_WHEN_IDLE: u8 = 1;
-/// No whole request head arrived within the header timeout: close now
-/// unless a request has begun since.
+/// No whole request head arrived within the header timeout: close now if
+/// that is still so.
 const EXPIRED: u8 = 2;
 
 impl Conn {
@@ -406,8 +406,8 @@ async fn worker(
 /// dropped.
 const SHED_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Closes the connections that have sent no whole request head within
-/// `timeout` of their last answer (or of their opening), checking every
+/// Closes the connections that have sent no whole request head within the
+/// header timeout of their last answer (or of their opening), checking every
 /// quarter of the timeout or every second, whichever is sooner: a
 /// connection is closed within 1¼ timeouts.
 async fn expire(connections: Arc<Connections>) {
