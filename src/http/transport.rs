@@ -253,29 +253,22 @@ impl Connections {
         }
     }
 
-    /// Asks every open connection `what`.
-    fn ask_all(&self, what: u8) {
+    /// Asks `what` of every open connection `which` picks.
+    fn ask_where(&self, what: u8, which: impl Fn(&Conn) -> bool) {
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         for conn in registry.iter().filter_map(Weak::upgrade) {
-            conn.ask(what);
+            if which(&conn) {
+                conn.ask(what);
+            }
         }
     }
 
     /// Whether `conn` has gone without a whole request head for longer
-    /// than the header timeout: no request in flight, none answered since.
-    fn expired(&self, conn: &Conn) -> bool {
+    /// than the header timeout at `now` ([`Connections::now`]): no request
+    /// in flight, none answered since.
+    fn expired(&self, conn: &Conn, now: u64) -> bool {
         !conn.busy.load(Ordering::Relaxed)
-            && conn.last.load(Ordering::Relaxed) + self.header_timeout_ms < self.now()
-    }
-
-    /// Asks the connections past their header deadline to close.
-    fn expire_idle(&self) {
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        for conn in registry.iter().filter_map(Weak::upgrade) {
-            if self.expired(&conn) {
-                conn.ask(EXPIRED);
-            }
-        }
+            && conn.last.load(Ordering::Relaxed) + self.header_timeout_ms < now
     }
 }
 
@@ -384,7 +377,7 @@ async fn worker(
     }
     drop(listener);
     // Every connection accepted here is registered by now.
-    connections.ask_all(CLOSE_WHEN_IDLE);
+    connections.ask_where(CLOSE_WHEN_IDLE, |_| true);
     // Open requests may finish, within the drain deadline: a client that
     // never reads its answers must not hold the process up.
     let drained = tokio::time::timeout(config.drain_timeout, async {
@@ -417,7 +410,8 @@ async fn expire(connections: Arc<Connections>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        connections.expire_idle();
+        let now = connections.now();
+        connections.ask_where(EXPIRED, |conn| connections.expired(conn, now));
     }
 }
 
@@ -446,7 +440,7 @@ async fn drive<S>(
         conn.task.register(cx.waker());
         if conn.asked.load(Ordering::Acquire) != 0 {
             let asked = conn.asked.swap(0, Ordering::AcqRel);
-            if asked & EXPIRED != 0 && connections.expired(conn) {
+            if asked & EXPIRED != 0 && connections.expired(conn, connections.now()) {
                 return Poll::Ready(None);
             }
             if asked & CLOSE_WHEN_IDLE != 0 {
