@@ -1,7 +1,8 @@
 //! Live state on the answer path: the repeat check every counted scan makes
 //! (`live::repeats`), measured as the worker sees it: the mean of a call
-//! while windows fill and roll over, and the longest single call of a
-//! window's life, which is a stall of every answer queued behind it.
+//! while windows fill and roll over, the mean of a repeat, and the longest
+//! single call of a window's life, which is a stall of every answer queued
+//! behind it.
 //!
 //! `taskset -c 1 cargo bench --bench live`
 
@@ -34,6 +35,24 @@ fn repeats(c: &mut Criterion) {
         b.iter(|| {
             let (client, item) = pairs.next();
             black_box(live.seen_before(client, item, now))
+        })
+    });
+
+    // One client scanning the same 200,000 items over and over (what
+    // `loadtest/national.sh` sends): after the first round every call is a
+    // repeat, found among the pairs held.
+    let live = Repeats::new(3600);
+    let items: Vec<u128> = (0..200_000u64)
+        .map(|n| u128::from(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
+    for &item in &items {
+        live.seen_before(7, item, now);
+    }
+    let mut n = 0;
+    g.bench_function("call_one_client_repeating", |b| {
+        b.iter(|| {
+            n = (n + 1) % items.len();
+            black_box(live.seen_before(7, items[n], now))
         })
     });
 
