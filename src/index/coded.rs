@@ -326,10 +326,13 @@ impl Clock {
 }
 
 /// The text of the last day written: most stages of a batch fall on a day
-/// already written, and the calendar's arithmetic is the dearest part of a
-/// time.
+/// already written, most of the others in a month already written, and the
+/// calendar's arithmetic is the dearest part of a time.
 struct DayText {
     day: i64,
+    /// The first day of `day`'s month, and its number of days.
+    month_first: i64,
+    month_days: i64,
     text: [u8; 10],
 }
 
@@ -337,13 +340,21 @@ impl DayText {
     fn new() -> DayText {
         DayText {
             day: i64::MIN,
+            month_first: i64::MIN,
+            month_days: 0,
             text: [0; 10],
         }
     }
 
     /// `YYYY-MM-DD` of `day` (days since 1970-01-01, within the calendar).
     fn of(&mut self, day: i64) -> &[u8; 10] {
-        if day != self.day {
+        if day == self.day {
+            return &self.text;
+        }
+        let in_month = day.wrapping_sub(self.month_first);
+        if (0..self.month_days).contains(&in_month) {
+            self.text[8..10].copy_from_slice(&two(in_month as u64 + 1));
+        } else {
             let date = crate::date::Date::from_days(day);
             let year = date.year.max(0) as u64;
             self.text[..2].copy_from_slice(&two(year / 100 % 100));
@@ -352,8 +363,10 @@ impl DayText {
             self.text[5..7].copy_from_slice(&two(u64::from(date.month)));
             self.text[7] = b'-';
             self.text[8..10].copy_from_slice(&two(u64::from(date.day)));
-            self.day = day;
+            self.month_first = day - i64::from(date.day) + 1;
+            self.month_days = i64::from(crate::date::days_in_month(date.year, date.month));
         }
+        self.day = day;
         &self.text
     }
 }
@@ -1001,6 +1014,23 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn a_day_is_written_as_the_calendar_has_it_whatever_came_before(
+            start in MIN_DAY..=MAX_DAY,
+            steps in proptest::collection::vec(-800i64..800, 1..40),
+        ) {
+            // Steps of days to months, forward and back, from anywhere in
+            // the calendar: across months, years and leap days.
+            let mut days = DayText::new();
+            let mut day = start;
+            for step in steps {
+                day = (day + step).clamp(MIN_DAY, MAX_DAY);
+                let mut want = Vec::new();
+                crate::date::Date::from_days(day).write_to(&mut want);
+                proptest::prop_assert_eq!(&days.of(day)[..], &want[..], "day {}", day);
+            }
+        }
+
         #[test]
         fn any_json_object_round_trips(value in json_object()) {
             let mut enc = Encoder::default();
