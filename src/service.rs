@@ -378,26 +378,32 @@ impl Service {
             Want::Type(kind) => Some(kind),
             Want::Default | Want::Linkset => None,
         };
-        let own_href = resolver::own_href(dl.root, &anchor);
+        // tracescan's own page's URL is written only where it is shown: in a
+        // linkset or a redirect to it, not when it is answered here.
+        let own_href = || resolver::own_href(dl.root, &anchor);
         let links = Levels::of(index, &found);
         let item = found.item.is_some();
         if dl.want == Want::Linkset {
-            let body = links.linkset(&anchor, &own_href);
+            let body = links.linkset(&anchor, &own_href());
             return Resolved::linkset(body, false, item, anchor);
         }
-        let outcome = match links.choose(kind, &own_href, &dl) {
+        let outcome = match links.choose(kind, &dl) {
             // tracescan's own page as the default is answered here; asked
             // for by its type, it is redirected to like any link.
             Choice::One(Candidate { own: true, .. }) if kind.is_none() => answered(found),
             Choice::One(link) => {
                 lookup::count(&mut found, &live);
                 Resolution::Redirect {
-                    href: link.href.to_owned(),
+                    href: if link.own {
+                        own_href()
+                    } else {
+                        link.href.to_owned()
+                    },
                     item,
                 }
             }
             Choice::Several => {
-                let body = links.linkset(&anchor, &own_href);
+                let body = links.linkset(&anchor, &own_href());
                 return Resolved::linkset(body, true, item, anchor);
             }
             Choice::NoneOfType => Resolution::NoLinkOfType,
@@ -553,7 +559,9 @@ impl<'a> Levels<'a> {
     }
 
     /// The link a request for `kind` (`None`: the default) goes to.
-    fn choose(&self, kind: Option<&str>, own_href: &'a str, dl: &DigitalLink<'_>) -> Choice<'a> {
+    /// tracescan's own page is a candidate without its URL (`own`): the
+    /// caller writes it when the page is linked to.
+    fn choose(&self, kind: Option<&str>, dl: &DigitalLink<'_>) -> Choice<'a> {
         let candidate = |e: &'a ArchivedLinkEntry| Candidate {
             kind: e.kind.as_str(),
             href: e.href.as_str(),
@@ -569,7 +577,7 @@ impl<'a> Levels<'a> {
             .collect();
         levels[2].push(Candidate {
             kind: resolver::vocab::TRACEABILITY,
-            href: own_href,
+            href: "",
             langs: "vi,en",
             media: "text/html",
             default: !self.linkset.has_default,

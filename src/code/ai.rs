@@ -1,8 +1,8 @@
 //! The Application Identifier table and the validation of one AI's value.
 //!
 //! The table lives in `ai_table.txt` (one line an AI, in a compact form of the GS1
-//! Barcode Syntax Dictionary) and is parsed once, on first use, into a map keyed
-//! by the AI's digits. Validation is field by field: length, character set, then
+//! Barcode Syntax Dictionary) and is parsed once, on first use, into a table
+//! indexed by the AI's digits. Validation is field by field: length, character set, then
 //! the checks each component names (check digits, dates, times, small structural
 //! rules). Rules that relate AIs to each other and value lists (ISO country and
 //! currency codes, package types, coupon layouts) are deliberately not enforced.
@@ -618,25 +618,64 @@ fn check_iban(part: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Every AI of the table, keyed by its digits.
-static TABLE: LazyLock<HashMap<String, AiDef>> = LazyLock::new(|| {
-    parse_table(include_str!("ai_table.txt")).unwrap_or_else(|e| panic!("ai_table.txt: {e}"))
+/// Every AI of the table, and where each is by its digits.
+struct Table {
+    defs: Vec<AiDef>,
+    /// Index into `defs` of the AI written as the digits at [`place`], or
+    /// `u16::MAX`: a scan's AIs are found by position, without hashing.
+    by_place: Vec<u16>,
+}
+
+/// Places for AIs of 2, 3 and 4 digits: 100 + 1,000 + 10,000.
+const PLACES: usize = 11_100;
+
+/// Where the AI written as `code` has its place, if it has the shape of one
+/// (2 to 4 digits); `00` and `000` have places of their own.
+fn place(code: &str) -> Option<usize> {
+    let b = code.as_bytes();
+    if !(2..=4).contains(&b.len()) || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = b
+        .iter()
+        .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0'));
+    Some(match b.len() {
+        2 => n,
+        3 => 100 + n,
+        _ => 1_100 + n,
+    })
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    let defs: Vec<AiDef> = parse_table(include_str!("ai_table.txt"))
+        .unwrap_or_else(|e| panic!("ai_table.txt: {e}"))
+        .into_values()
+        .collect();
+    let mut by_place = vec![u16::MAX; PLACES];
+    for (i, def) in defs.iter().enumerate() {
+        let at = place(&def.code)
+            .unwrap_or_else(|| panic!("ai_table.txt: AI {} is not 2 to 4 digits", def.code));
+        by_place[at] = u16::try_from(i).expect("fewer AIs than places");
+    }
+    Table { defs, by_place }
 });
 
 /// The definition of the AI written as `code`, if GS1 defines one.
 pub fn lookup(code: &str) -> Option<&'static AiDef> {
-    TABLE.get(code)
+    let table = &*TABLE;
+    let i = *table.by_place.get(place(code)?)?;
+    table.defs.get(usize::from(i))
 }
 
 /// Every AI of the table (for tests and generators), in no particular order.
 pub fn all() -> impl Iterator<Item = &'static AiDef> {
-    TABLE.values()
+    TABLE.defs.iter()
 }
 
 /// Whether some defined AI begins with `prefix` (used to name an unknown AI by
 /// the digits that make it unknown).
 pub fn is_prefix_of_some_ai(prefix: &str) -> bool {
-    TABLE.keys().any(|k| k.starts_with(prefix))
+    TABLE.defs.iter().any(|d| d.code.starts_with(prefix))
 }
 
 fn parse_table(text: &'static str) -> Result<HashMap<String, AiDef>, String> {
@@ -778,5 +817,21 @@ mod tests {
             lookup("8004").unwrap().components[0].checks,
             [Check::Gcppos1]
         );
+    }
+
+    #[test]
+    fn every_ai_is_found_by_its_digits_and_nothing_else_is() {
+        let mut found = 0;
+        for def in all() {
+            assert_eq!(lookup(&def.code).map(|d| &d.code), Some(&def.code));
+            found += 1;
+        }
+        assert!(found > 500, "{found} AIs");
+        // "00" is an AI; the same digits at other lengths, and what is not
+        // 2 to 4 digits, are not.
+        assert!(lookup("00").is_some());
+        for not_ai in ["", "0", "000", "0000", "00000", "0a", "(01)", "٠١", "01 "] {
+            assert!(lookup(not_ai).is_none(), "{not_ai:?}");
+        }
     }
 }

@@ -276,7 +276,10 @@ pub fn parse(raw: &str) -> Result<Scan, CodeError> {
         let gtin = Gtin::parse(code)?;
         return Ok(Scan::Gs1(Gs1Code {
             form: Form::Gtin,
-            ais: vec![("01".into(), gtin.to_string())],
+            ais: vec![(
+                "01".into(),
+                String::from_utf8(gtin.digits().to_vec()).expect("ASCII digits"),
+            )],
         }));
     }
     if let Some(ais) = element::parse(code)? {

@@ -261,7 +261,10 @@ fn root(app: &App, parts: &Parts) -> Result<String, Error> {
             "the Host header must name a host (letters, digits, '.', '-', a port): Digital Link answers link to it",
         ));
     }
-    Ok(format!("http://{host}"))
+    let mut root = String::with_capacity("http://".len() + host.len());
+    root.push_str("http://");
+    root.push_str(host);
+    Ok(root)
 }
 
 /// The headers of every Digital Link answer: where its linkset is, who may
@@ -271,15 +274,31 @@ fn root(app: &App, parts: &Parts) -> Result<String, Error> {
 /// standard asks of a compressed URI), in the same header line: clients
 /// commonly read only one. A linkset answer names its JSON-LD `context`.
 fn mark(headers: &mut HeaderMap, anchor: &str, path: &str, context: Option<&str>) {
-    let mut link =
-        format!("<{anchor}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET_MEDIA}\"");
+    // Written piece by piece, not with `format!`: every Digital Link answer
+    // carries this header.
+    let mut link = String::with_capacity(2 * anchor.len() + 192);
+    for part in [
+        "<",
+        anchor,
+        "?linkType=linkset>; rel=\"linkset\"; type=\"",
+        LINKSET_MEDIA,
+        "\"",
+    ] {
+        link.push_str(part);
+    }
     if !anchor.ends_with(path) {
-        link.push_str(&format!(", <{anchor}>; rel=\"owl:sameAs\""));
+        for part in [", <", anchor, ">; rel=\"owl:sameAs\""] {
+            link.push_str(part);
+        }
     }
     if let Some(context) = context {
-        link.push_str(&format!(
-            ", <{context}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
-        ));
+        for part in [
+            ", <",
+            context,
+            ">; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
+        ] {
+            link.push_str(part);
+        }
     }
     if let Ok(value) = HeaderValue::from_str(&link) {
         headers.insert(header::LINK, value);

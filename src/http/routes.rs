@@ -250,7 +250,10 @@ fn is_digital_link(parts: &Parts) -> bool {
 /// the scan-code parser reads as any other.
 fn on_placeholder_host(parts: &Parts) -> String {
     let shown = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    format!("https://local{shown}")
+    let mut uri = String::with_capacity("https://local".len() + shown.len());
+    uri.push_str("https://local");
+    uri.push_str(shown);
+    uri
 }
 
 /// Refuses a request line or header section over our limits, and a request
@@ -306,7 +309,13 @@ fn query_param(query: &str, name: &str) -> Option<Result<String, String>> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)
     })?;
-    let spaced = raw.replace('+', " ");
+    // A `+` is a space in a query (HTML forms write one so); most codes
+    // have none, and are decoded without a copy first.
+    let spaced = if raw.contains('+') {
+        std::borrow::Cow::Owned(raw.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    };
     Some(
         percent_encoding::percent_decode_str(&spaced)
             .decode_utf8()

@@ -9,6 +9,8 @@ use super::vocab;
 pub struct Candidate<'a> {
     /// The link type's name (`pip`).
     pub kind: &'a str,
+    /// The target; empty for tracescan's own page (`own`), whose URL the
+    /// caller writes only when it links to it.
     pub href: &'a str,
     /// Language tags separated by commas; empty for none (`und`).
     pub langs: &'a str,
