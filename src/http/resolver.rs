@@ -261,10 +261,7 @@ fn root(app: &App, parts: &Parts) -> Result<String, Error> {
             "the Host header must name a host (letters, digits, '.', '-', a port): Digital Link answers link to it",
         ));
     }
-    let mut root = String::with_capacity("http://".len() + host.len());
-    root.push_str("http://");
-    root.push_str(host);
-    Ok(root)
+    Ok(["http://", host].concat())
 }
 
 /// The headers of every Digital Link answer: where its linkset is, who may
@@ -277,28 +274,22 @@ fn mark(headers: &mut HeaderMap, anchor: &str, path: &str, context: Option<&str>
     // Written piece by piece, not with `format!`: every Digital Link answer
     // carries this header.
     let mut link = String::with_capacity(2 * anchor.len() + 192);
-    for part in [
+    link.extend([
         "<",
         anchor,
         "?linkType=linkset>; rel=\"linkset\"; type=\"",
         LINKSET_MEDIA,
         "\"",
-    ] {
-        link.push_str(part);
-    }
+    ]);
     if !anchor.ends_with(path) {
-        for part in [", <", anchor, ">; rel=\"owl:sameAs\""] {
-            link.push_str(part);
-        }
+        link.extend([", <", anchor, ">; rel=\"owl:sameAs\""]);
     }
     if let Some(context) = context {
-        for part in [
+        link.extend([
             ", <",
             context,
             ">; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
-        ] {
-            link.push_str(part);
-        }
+        ]);
     }
     if let Ok(value) = HeaderValue::from_str(&link) {
         headers.insert(header::LINK, value);

@@ -250,10 +250,7 @@ fn is_digital_link(parts: &Parts) -> bool {
 /// the scan-code parser reads as any other.
 fn on_placeholder_host(parts: &Parts) -> String {
     let shown = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut uri = String::with_capacity("https://local".len() + shown.len());
-    uri.push_str("https://local");
-    uri.push_str(shown);
-    uri
+    ["https://local", shown].concat()
 }
 
 /// Refuses a request line or header section over our limits, and a request
