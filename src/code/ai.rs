@@ -655,7 +655,10 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     for (i, def) in defs.iter().enumerate() {
         let at = place(&def.code)
             .unwrap_or_else(|| panic!("ai_table.txt: AI {} is not 2 to 4 digits", def.code));
-        by_place[at] = u16::try_from(i).expect("fewer AIs than places");
+        by_place[at] = u16::try_from(i)
+            .ok()
+            .filter(|&i| i != u16::MAX)
+            .expect("fewer AIs than u16::MAX, the mark of an empty place");
     }
     Table { defs, by_place }
 });
