@@ -2,7 +2,8 @@
 //! (`live::repeats`), measured as the worker sees it: the mean of a call
 //! while windows fill and roll over, the mean of a repeat, and the longest
 //! single call of a window's life, which is a stall of every answer queued
-//! behind it.
+//! behind it. And a fresh server's first counted scans (`live::scans`), with
+//! the count map and the windows as made and as `Scans::touch` leaves them.
 //!
 //! `taskset -c 1 cargo bench --bench live`
 
@@ -10,7 +11,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use tracescan::code::Gtin;
 use tracescan::live::repeats::{MAX_PAIRS, Repeats};
+use tracescan::live::scans::Scans;
 
 /// A stream of distinct (client, item) pairs, as a national service's
 /// traffic is: many clients, few repeats.
@@ -83,5 +86,46 @@ fn repeats(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, repeats);
+/// The first 200,000 distinct items a fresh server counts, from one client
+/// (what `loadtest/national.sh` sends): on a map and windows as made, whose
+/// pages the scans fault in and whose shards double as they fill, and on
+/// ones written by `Scans::touch` before the first scan. Reported per item
+/// (the mean call) and per fresh server (its longest call).
+fn first_counts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scans");
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    let gtin = Gtin::parse("08930002000017").unwrap();
+    let serials: Vec<String> = (0..200_000).map(|n| format!("S{n:08}")).collect();
+    // A fresh server's first counts: (all of them, the longest one).
+    let first = |touched: bool| {
+        let scans = Scans::in_memory().with_repeat_window(3600);
+        if touched {
+            scans.touch();
+        }
+        let (mut all, mut longest) = (Duration::ZERO, Duration::ZERO);
+        for serial in &serials {
+            let started = Instant::now();
+            black_box(scans.count(gtin, serial, 1_800_000_000, Some(7)));
+            let took = started.elapsed();
+            all += took;
+            longest = longest.max(took);
+        }
+        (all, longest)
+    };
+    for (map, touched) in [("as_made", false), ("touched", true)] {
+        g.bench_function(format!("mean_call_of_first_200k_items_{map}"), |b| {
+            b.iter_custom(|calls| {
+                let servers = calls.div_ceil(serials.len() as u64);
+                let all: Duration = (0..servers).map(|_| first(touched).0).sum();
+                all.mul_f64(calls as f64 / (servers * serials.len() as u64) as f64)
+            })
+        });
+        g.bench_function(format!("longest_call_of_first_200k_items_{map}"), |b| {
+            b.iter_custom(|servers| (0..servers).map(|_| first(touched).1).sum())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, repeats, first_counts);
 criterion_main!(benches);

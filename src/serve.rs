@@ -387,6 +387,8 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         }
     };
     let scans = scans.with_repeat_window(config.scan_repeat_window_s);
+    // Before the first scan, not during it.
+    scans.touch();
     let service = Arc::new(Service::new(settings, overlay, scans));
     if let Some(url) = &config.redis {
         if state_dir.is_none() {

@@ -232,6 +232,38 @@ fn scan_counts_survive_a_restart_and_compaction_keeps_every_count() {
 }
 
 #[test]
+fn touching_the_counts_before_serving_keeps_every_replayed_count_and_adds_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scans.log");
+    let a = (gtin("08930002000017"), "S001001");
+    let b = (gtin("08930002000086"), "S9");
+    {
+        let scans = Scans::open(&path, 1000).unwrap();
+        scans.count(a.0, a.1, 100, None);
+        scans.count(a.0, a.1, 120, None);
+        scans.count(b.0, b.1, 150, None);
+        scans.flush().unwrap();
+    }
+    let scans = Scans::open(&path, 1000).unwrap().with_repeat_window(60);
+    scans.touch();
+    assert_eq!(scans.items(), 2, "no placeholder is left in the map");
+    assert_eq!(scans.unflushed(), 0, "nor on the way to the log");
+    assert_eq!(
+        scans.get(a.0, a.1),
+        Some(Seen {
+            count: 2,
+            first_at: 100
+        })
+    );
+    assert_eq!(scans.get(b.0, b.1).map(|s| s.count), Some(1));
+    // Counting goes on from the replayed counts, repeats recognised.
+    assert_eq!(scans.count(a.0, a.1, 200, Some(7)).count, 3);
+    assert_eq!(scans.count(a.0, a.1, 201, Some(7)).count, 3);
+    assert_eq!(scans.flush().unwrap(), 1);
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
+}
+
+#[test]
 fn a_flush_writes_each_item_scanned_since_the_last_one_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scans.log");
