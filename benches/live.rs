@@ -2,8 +2,10 @@
 //! (`live::repeats`), measured as the worker sees it: the mean of a call
 //! while windows fill and roll over, the mean of a repeat, and the longest
 //! single call of a window's life, which is a stall of every answer queued
-//! behind it. And a fresh server's first counted scans (`live::scans`), with
-//! the count map and the windows as made and as `Scans::touch` leaves them.
+//! behind it. And the count map (`live::scans`): a fresh server's first
+//! counted scans, with the map and the windows as made and as
+//! `Scans::touch` leaves them; the worst stretch of a map growing to 8
+//! million items, with and without room for them.
 //!
 //! `taskset -c 1 cargo bench --bench live`
 
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use tracescan::code::Gtin;
 use tracescan::live::repeats::{MAX_PAIRS, Repeats};
-use tracescan::live::scans::Scans;
+use tracescan::live::scans::{DEFAULT_ROOM, Scans};
 
 /// A stream of distinct (client, item) pairs, as a national service's
 /// traffic is: many clients, few repeats.
@@ -127,5 +129,51 @@ fn first_counts(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, repeats, first_counts);
+/// A map growing to 8 million distinct items from a fresh server's: the
+/// worst run of 65,536 consecutive new items, per fresh server. With the
+/// default room every shard doubles at about the same count (the keys
+/// spread evenly), and the runs that hold a round of doublings are the
+/// worst; with room for all 8 million the map never grows. Slow: each
+/// sample is a fresh server counting 8 million items (about 4 minutes for
+/// both).
+fn growth(c: &mut Criterion) {
+    const ITEMS: usize = 8_000_000;
+    const RUN: usize = 1 << 16;
+    let mut g = c.benchmark_group("scans_growth");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(90));
+    let gtin = Gtin::parse("08930002000017").unwrap();
+    for (name, room) in [
+        ("worst_65536_new_items_of_8M_default_room", DEFAULT_ROOM),
+        ("worst_65536_new_items_of_8M_room_for_8M", ITEMS),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|servers| {
+                let mut total = Duration::ZERO;
+                for _ in 0..servers {
+                    let scans = Scans::in_memory().with_room(room);
+                    scans.touch();
+                    let (mut worst, mut run) = (Duration::ZERO, Duration::ZERO);
+                    let mut serial = String::new();
+                    for n in 0..ITEMS {
+                        serial.clear();
+                        serial.push_str(itoa::Buffer::new().format(n));
+                        let started = Instant::now();
+                        black_box(scans.count(gtin, &serial, 1_800_000_000, None));
+                        run += started.elapsed();
+                        if (n + 1) % RUN == 0 {
+                            worst = worst.max(std::mem::take(&mut run));
+                        }
+                    }
+                    total += worst;
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, repeats, first_counts, growth);
 criterion_main!(benches);

@@ -113,6 +113,13 @@ pub struct Config {
     /// genuine stamp past --scan-warn-above; 0 counts every scan.
     #[arg(long, default_value_t = 3600, env = "TRACESCAN_SCAN_REPEAT_WINDOW_S")]
     pub scan_repeat_window_s: u64,
+    /// Items the scan-count map has room for before it first grows, up to
+    /// 222 bytes each, reserved at start. Past it every shard of the map
+    /// doubles at about the same count, seconds of rehashing on the worker
+    /// once millions of items are counted: a national server sets it to the
+    /// items it expects to count.
+    #[arg(long, default_value_t = scans::DEFAULT_ROOM, env = "TRACESCAN_SCAN_COUNT_ROOM")]
+    pub scan_count_room: usize,
     /// A proxy or load balancer in front of the server (repeatable): from
     /// it, the client is the address it names in X-Forwarded-For.
     #[arg(
@@ -358,6 +365,14 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
         warn_above: config.scan_warn_above,
         residency: config.residency,
     };
+    let room_bytes = (config.scan_count_room as u64).saturating_mul(scans::ROOM_BYTES_PER_ITEM);
+    let machine = crate::index::memory_total();
+    if room_bytes > machine / 2 {
+        return Err(ServeError::Config(format!(
+            "--scan-count-room {}: room for that many scan counts takes up to {room_bytes} bytes, more than half of this machine's {machine}",
+            config.scan_count_room
+        )));
+    }
     let state_dir = config
         .state_dir
         .clone()
@@ -386,7 +401,9 @@ pub fn start(config: Config) -> Result<Running, ServeError> {
             (Overlay::in_memory(), Scans::in_memory())
         }
     };
-    let scans = scans.with_repeat_window(config.scan_repeat_window_s);
+    let scans = scans
+        .with_repeat_window(config.scan_repeat_window_s)
+        .with_room(config.scan_count_room);
     // Before the first scan, not during it.
     scans.touch();
     let service = Arc::new(Service::new(settings, overlay, scans));

@@ -112,6 +112,23 @@ fn an_unknown_key_or_a_bad_value_is_refused_with_a_clear_error() {
 }
 
 #[test]
+fn a_scan_count_room_larger_than_the_machine_is_refused_before_anything_starts() {
+    let (code, _, err) = settings(tracescan().args([
+        "serve",
+        "--scan-count-room",
+        "100000000000",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--scan-count-room 100000000000")
+            && err.contains("more than half of this machine"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_example_file_in_the_repository_is_accepted() {
     let (code, out, err) = settings(
         tracescan()

@@ -232,7 +232,7 @@ fn scan_counts_survive_a_restart_and_compaction_keeps_every_count() {
 }
 
 #[test]
-fn touching_the_counts_before_serving_keeps_every_replayed_count_and_adds_none() {
+fn sizing_and_touching_the_counts_before_serving_keeps_every_replayed_count_and_adds_none() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scans.log");
     let a = (gtin("08930002000017"), "S001001");
@@ -244,7 +244,11 @@ fn touching_the_counts_before_serving_keeps_every_replayed_count_and_adds_none()
         scans.count(b.0, b.1, 150, None);
         scans.flush().unwrap();
     }
-    let scans = Scans::open(&path, 1000).unwrap().with_repeat_window(60);
+    // A room larger than the map's: the replayed counts move to a new map.
+    let scans = Scans::open(&path, 1000)
+        .unwrap()
+        .with_repeat_window(60)
+        .with_room(1 << 20);
     scans.touch();
     assert_eq!(scans.items(), 2, "no placeholder is left in the map");
     assert_eq!(scans.unflushed(), 0, "nor on the way to the log");

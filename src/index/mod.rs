@@ -143,6 +143,11 @@ fn fits_in_memory(bytes: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// The machine's memory, in bytes (see [`memory`]).
+pub(crate) fn memory_total() -> u64 {
+    memory().0
+}
+
 /// The machine's memory and how much of it is available, in bytes: from
 /// `/proc/meminfo`, or, where a sandbox hides it (systemd's
 /// `ProcSubset=pid`), half the machine's memory, so that a swap's two

@@ -45,13 +45,25 @@ use crate::date::unix_ms;
 /// of the map.
 const SHARDS: usize = 256;
 
-/// Items the count map has room for from the start: 2^18, about 50 MB
-/// (2,048 slots of 97 bytes in each of the 256 shards), reserved when it is
-/// made and written by [`Scans::touch`]. A map that starts empty
-/// doubles every shard at about the same count (the keys are spread
-/// evenly), and each round of doublings rehashes every entry into fresh
-/// pages on the worker: four rounds in a fresh server's first 200,000 items.
-const ROOM: usize = 1 << 18;
+/// Items the count map has room for unless told otherwise
+/// ([`Scans::with_room`], `serve --scan-count-room`): 2^18, about 50 MB
+/// (2,048 slots of 97 bytes in each of the 256 shards). A map grows by
+/// doubling each shard, and the keys spread evenly, so every shard doubles
+/// at about the same count: a round of doublings rehashes the whole map into
+/// fresh pages on the worker, seconds of it once millions of items are
+/// counted (`cargo bench --bench live -- scans_growth`).
+pub const DEFAULT_ROOM: usize = 1 << 18;
+
+/// The most bytes the count map takes for each item of room: a slot and its
+/// control byte (97 bytes), times the table's spare slots (a shard's table
+/// is at most 7/8 full and its size a power of two: up to 16/7 slots an
+/// item). What `--scan-count-room` is bounded by.
+pub const ROOM_BYTES_PER_ITEM: u64 = 97 * 16 / 7 + 1;
+
+/// Placeholder counts [`Scans::touch`] writes at most: a larger room is
+/// written in part (where the kernel backs the map with 2 MiB pages, this
+/// many spread over it still write every one of them).
+const TOUCH_MAX: usize = 1 << 22;
 
 /// An item's count as an answer shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +157,8 @@ const MAX_BACKOFF_MS: u64 = 60_000;
 /// The counts of every item scanned, and the log that keeps them.
 pub struct Scans {
     counts: DashMap<u128, Count, KeyHasher>,
+    /// Items `counts` was sized for (see [`Scans::with_room`]).
+    room: usize,
     /// Keys of the items whose count is ahead of the log, each once: a key is
     /// pushed when its count first moves past `logged`.
     dirty: Mutex<Vec<u128>>,
@@ -185,10 +199,11 @@ impl Scans {
         stats.last_flush_ms.store(unix_ms(), Ordering::Relaxed);
         Scans {
             counts: DashMap::with_capacity_and_hasher_and_shard_amount(
-                ROOM,
+                DEFAULT_ROOM,
                 KeyHasher::default(),
                 SHARDS,
             ),
+            room: DEFAULT_ROOM,
             dirty: Mutex::default(),
             log: Mutex::new(log.map(|journal| Log {
                 journal,
@@ -202,13 +217,34 @@ impl Scans {
         }
     }
 
+    /// Room in the count map for `items` (or for the counts it holds, if
+    /// more) before it first grows: see [`DEFAULT_ROOM`]. Counts replayed
+    /// from the log are moved into the new map, unless the map already has
+    /// that room.
+    pub fn with_room(mut self, items: usize) -> Scans {
+        self.room = items;
+        if self.counts.capacity() >= items {
+            return self;
+        }
+        let sized = DashMap::with_capacity_and_hasher_and_shard_amount(
+            items.max(self.counts.len()),
+            KeyHasher::default(),
+            SHARDS,
+        );
+        for (key, count) in std::mem::replace(&mut self.counts, sized) {
+            self.counts.insert(key, count);
+        }
+        self
+    }
+
     /// Writes every page of the count map's room and of the repeat windows
     /// once, so that a fresh server's first scans find them faulted in (see
     /// [`Repeats::touch`]). Before the server serves: the map is filled with
-    /// placeholder counts where it holds none, which are then removed.
+    /// placeholder counts where it holds none (as many as it has room for,
+    /// at most [`TOUCH_MAX`]), which are then removed.
     ///
-    /// Cost: [`ROOM`] insertions into the map and as many removals (fewer
-    /// where a replayed log already filled it), 32,768 into the windows;
+    /// Cost, with the default room: [`DEFAULT_ROOM`] insertions into the
+    /// map and as many removals, 32,768 into the windows;
     /// 0.08 s in a release build, once. The process's resident memory grows
     /// by what it will reach anyway under national traffic: 124 MB with the
     /// default repeat window.
@@ -217,12 +253,13 @@ impl Scans {
         let Some(gtin) = Gtin::from_u64(0) else {
             return;
         };
-        let mut placed = Vec::with_capacity(ROOM);
-        for i in 1..=ROOM.saturating_sub(self.counts.len()) as u128 {
+        let room = self.room.min(TOUCH_MAX);
+        let mut placed = Vec::with_capacity(room);
+        for i in 1..=room.saturating_sub(self.counts.len()) as u128 {
             let key = i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
             // Only where no count is: a replayed item's count stays.
-            if let dashmap::Entry::Vacant(room) = self.counts.entry(key) {
-                room.insert(Count {
+            if let dashmap::Entry::Vacant(vacant) = self.counts.entry(key) {
+                vacant.insert(Count {
                     count: 0,
                     logged: 0,
                     pushed: 0,
