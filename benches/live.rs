@@ -89,9 +89,9 @@ fn repeats(c: &mut Criterion) {
 }
 
 /// The first 200,000 distinct items a fresh server counts, from one client
-/// (what `loadtest/national.sh` sends): on a map and windows as made, whose
-/// pages the scans fault in and whose shards double as they fill, and on
-/// ones written by `Scans::touch` before the first scan. Reported per item
+/// (what `loadtest/national.sh` sends): on a map and windows as made (their
+/// room reserved, its pages left for the scans to fault in), and on ones
+/// written by `Scans::touch` before the first scan. Reported per item
 /// (the mean call) and per fresh server (its longest call).
 fn first_counts(c: &mut Criterion) {
     let mut g = c.benchmark_group("scans");
