@@ -457,6 +457,7 @@ fn item_answers_count_scans_and_warn_above_the_threshold() {
         "tracescan_swaps_total 1\n",
         "tracescan_scans_total 3\n",
         "tracescan_scanned_items 1\n",
+        "tracescan_scan_count_room_items 262144\n",
         "tracescan_overlay_entries 0\n",
         "tracescan_overlay_durable 1\n",
         "# TYPE tracescan_scan_unflushed_items gauge\n",

@@ -111,6 +111,12 @@ pub fn render(service: &Service) -> Response<Full<Bytes>> {
             service.scans.items() as u64,
         ),
         (
+            "tracescan_scan_count_room_items",
+            "gauge",
+            "Items the scan-count map was sized for (--scan-count-room); past it, the map grows, rehashing on the worker.",
+            service.scans.room() as u64,
+        ),
+        (
             "tracescan_scan_flushes_total",
             "counter",
             "Scan-count flushes written and synced.",

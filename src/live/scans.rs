@@ -494,6 +494,12 @@ impl Scans {
         self.counts.len()
     }
 
+    /// Items the count map was sized for (`--scan-count-room`): past it,
+    /// it grows.
+    pub fn room(&self) -> usize {
+        self.room
+    }
+
     /// Time since the log last took every count (or since the counts were
     /// opened).
     pub fn since_flush(&self) -> std::time::Duration {
