@@ -95,7 +95,7 @@ sed "s/:$port\//:$fixed_port\//" "$work/urls-tracescan.txt" > "$work/urls-fixed.
   echo "host: $(hostname), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
   echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
   echo "tracescan: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), $(oha --version)"
-  echo "index: $(stat -c %s "$index") bytes, $items items; build: $(cat "$work/build.time" 2>/dev/null || echo "built earlier")"
+  echo "index: $(stat -L -c %s "$index") bytes, $items items; build: $(cat "$work/build.time" 2>/dev/null || echo "built earlier")"
   echo "requests: $(wc -l < "$work/urls-tracescan.txt") distinct, element strings and Digital Link paths, uniform"
   echo "runs: $seconds s each, open loop, 128 connections; server on core 0 (one thread, --residency $residency), clients on core 1"
 } > "$out/setup.txt"
@@ -167,7 +167,7 @@ done
 if [ "${PRESSURE:-1}" = 1 ]; then
   # Anonymous memory, written to, so that it is resident; with no swap the
   # kernel can only take pages from the page cache (the index, unless locked).
-  take=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) * 1024 - $(stat -c %s "$index") / 3 ))
+  take=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) * 1024 - $(stat -L -c %s "$index") / 3 ))
   taskset -c 1 python3 -c "
 import sys, time
 b = bytearray($take)
