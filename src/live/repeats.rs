@@ -121,6 +121,12 @@ impl Repeats {
 mod tests {
     use super::*;
 
+    /// The room of the current and the previous window.
+    fn room(r: &Repeats) -> (usize, usize) {
+        let sets = r.sets.lock().unwrap();
+        (sets.current.capacity(), sets.previous.capacity())
+    }
+
     #[test]
     fn a_clients_repeats_count_once_per_one_to_two_windows() {
         let repeats = Repeats::new(60);
@@ -139,10 +145,6 @@ mod tests {
     #[test]
     fn touched_windows_hold_nothing_and_keep_their_room() {
         let repeats = Repeats::new(60);
-        let room = |r: &Repeats| {
-            let sets = r.sets.lock().unwrap();
-            (sets.current.capacity(), sets.previous.capacity())
-        };
         let before = room(&repeats);
         assert!(!repeats.seen_before(1, 10, 1000));
         repeats.touch();
@@ -166,10 +168,6 @@ mod tests {
     #[test]
     fn a_full_window_closes_early_and_no_window_ever_grows() {
         let repeats = Repeats::new(3600);
-        let room = |r: &Repeats| {
-            let sets = r.sets.lock().unwrap();
-            (sets.current.capacity(), sets.previous.capacity())
-        };
         let before = room(&repeats);
         assert!(before.0 >= MAX_PAIRS && before.1 >= MAX_PAIRS, "{before:?}");
         for i in 0..MAX_PAIRS as u128 {

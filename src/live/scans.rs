@@ -65,6 +65,11 @@ pub const ROOM_BYTES_PER_ITEM: u64 = 97 * 16 / 7 + 1;
 /// many spread over it still write every one of them).
 const TOUCH_MAX: usize = 1 << 22;
 
+/// An empty count map with room for `items`, in [`SHARDS`] shards.
+fn map_with_room(items: usize) -> DashMap<u128, Count, KeyHasher> {
+    DashMap::with_capacity_and_hasher_and_shard_amount(items, KeyHasher::default(), SHARDS)
+}
+
 /// An item's count as an answer shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -198,11 +203,7 @@ impl Scans {
         let stats = ScanStats::default();
         stats.last_flush_ms.store(unix_ms(), Ordering::Relaxed);
         Scans {
-            counts: DashMap::with_capacity_and_hasher_and_shard_amount(
-                DEFAULT_ROOM,
-                KeyHasher::default(),
-                SHARDS,
-            ),
+            counts: map_with_room(DEFAULT_ROOM),
             room: DEFAULT_ROOM,
             dirty: Mutex::default(),
             log: Mutex::new(log.map(|journal| Log {
@@ -226,11 +227,7 @@ impl Scans {
         if self.counts.capacity() >= items {
             return self;
         }
-        let sized = DashMap::with_capacity_and_hasher_and_shard_amount(
-            items.max(self.counts.len()),
-            KeyHasher::default(),
-            SHARDS,
-        );
+        let sized = map_with_room(items.max(self.counts.len()));
         for (key, count) in std::mem::replace(&mut self.counts, sized) {
             self.counts.insert(key, count);
         }
@@ -259,18 +256,7 @@ impl Scans {
             let key = i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
             // Only where no count is: a replayed item's count stays.
             if let dashmap::Entry::Vacant(vacant) = self.counts.entry(key) {
-                vacant.insert(Count {
-                    count: 0,
-                    logged: 0,
-                    pushed: 0,
-                    others: 0,
-                    first_at: 0,
-                    gtin,
-                    serial: Serial::Inline {
-                        len: 0,
-                        bytes: [0; SERIAL_INLINE],
-                    },
-                });
+                vacant.insert(Count::new(gtin, "", 0, 0));
                 placed.push(key);
             }
         }
@@ -312,15 +298,7 @@ impl Scans {
             })?;
             scans.counts.insert(
                 key(KeyKind::Item, gtin, serial),
-                Count {
-                    count,
-                    logged: count,
-                    pushed: 0,
-                    others: 0,
-                    first_at,
-                    gtin,
-                    serial: Serial::new(serial),
-                },
+                Count::new(gtin, serial, count, first_at),
             );
         }
         scans.stats.log_bytes.store(bytes, Ordering::Relaxed);
@@ -348,15 +326,10 @@ impl Scans {
             self.stats.repeats.fetch_add(1, Ordering::Relaxed);
             return seen;
         }
-        let mut entry = self.counts.entry(key).or_insert_with(|| Count {
-            count: 0,
-            logged: 0,
-            pushed: 0,
-            others: 0,
-            first_at: now,
-            gtin,
-            serial: Serial::new(serial),
-        });
+        let mut entry = self
+            .counts
+            .entry(key)
+            .or_insert_with(|| Count::new(gtin, serial, 0, now));
         if entry.count == entry.logged {
             // First change since the last flush: the flusher must see it.
             // (The entry's shard lock is held, so a flush cannot set
@@ -649,6 +622,20 @@ impl Scans {
 }
 
 impl Count {
+    /// The count of (`gtin`, `serial`) first scanned at `first_at`, with
+    /// `count` scans that the log already holds.
+    fn new(gtin: Gtin, serial: &str, count: u64, first_at: i64) -> Count {
+        Count {
+            count,
+            logged: count,
+            pushed: 0,
+            others: 0,
+            first_at,
+            gtin,
+            serial: Serial::new(serial),
+        }
+    }
+
     /// What an answer shows: the fleet's count as last heard, with this
     /// replica's scans since.
     fn seen(&self) -> Seen {
